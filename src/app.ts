@@ -1,0 +1,70 @@
+// Owns request dispatch: route lookup, 404/405, HEAD via GET, common headers, error rendering, logs.
+// Implements the spec's error body and Docker's `Docker-Distribution-API-Version` on every response.
+
+import { errorResponse, RegistryError } from "./errors.ts";
+import type { Context } from "./http.ts";
+import { log } from "./log.ts";
+import type { Registry } from "./registry.ts";
+import { allowedMethods, matchRoute } from "./routes.ts";
+
+export type App = (request: Request) => Promise<Response>;
+
+export function createApp(registry: Registry): App {
+  return async (request) => {
+    const started = performance.now();
+    const requestId = crypto.randomUUID();
+    const url = new URL(request.url);
+    let response: Response;
+    try {
+      response = await dispatch(request, url, registry);
+    } catch (error) {
+      response = renderError(error, request, url, requestId);
+    }
+    response.headers.set("docker-distribution-api-version", "registry/2.0");
+    response.headers.set("x-request-id", requestId);
+    log.info("request", {
+      "http.request.id": requestId,
+      "http.request.method": request.method,
+      "url.path": url.pathname,
+      "http.request.body.size": Number(request.headers.get("content-length") ?? 0),
+      "http.response.status": response.status,
+      "http.response.body.size": Number(response.headers.get("content-length") ?? 0),
+      "duration_ms": Math.round((performance.now() - started) * 100) / 100,
+    });
+    return response;
+  };
+}
+
+async function dispatch(request: Request, url: URL, registry: Registry): Promise<Response> {
+  const match = matchRoute(url.pathname);
+  if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
+  const head = request.method === "HEAD";
+  const method = (head ? "GET" : request.method) as keyof typeof match.route.methods;
+  const endpoint = match.route.methods[method];
+  if (!endpoint) {
+    throw new RegistryError("UNSUPPORTED", `${request.method} is not allowed here`, {
+      status: 405,
+      headers: { allow: allowedMethods(match.route).join(", ") },
+    });
+  }
+  const ctx: Context = { request, url, params: match.params, registry, head };
+  const response = await endpoint.handler(ctx);
+  if (head && response.body) {
+    await response.body.cancel();
+    return new Response(null, { status: response.status, headers: response.headers });
+  }
+  return response;
+}
+
+function renderError(error: unknown, request: Request, url: URL, requestId: string): Response {
+  if (error instanceof RegistryError) {
+    log.debug("request refused", {
+      "http.request.id": requestId,
+      "error.code": error.code,
+      "error.message": error.message,
+    });
+    return errorResponse(error, request.method);
+  }
+  log.error("request failed", { "http.request.id": requestId, "url.path": url.pathname, error });
+  return errorResponse(new RegistryError("UNKNOWN", "internal error"), request.method);
+}

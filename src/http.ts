@@ -1,0 +1,111 @@
+// Owns the HTTP plumbing shared by the API modules: handler context, URLs, pagination, bodies.
+// Implements the spec's Location/Link rules (absolute URLs honouring X-Forwarded-*, RFC 5988 Link).
+
+import { RegistryError } from "./errors.ts";
+import { requireName } from "./grammar.ts";
+import type { Registry } from "./registry.ts";
+
+export interface Context {
+  request: Request;
+  url: URL;
+  params: Record<string, string | undefined>;
+  registry: Registry;
+  /** HEAD is served by the GET handler; it must not open bodies it will not send. */
+  head: boolean;
+}
+
+export type Handler = (ctx: Context) => Promise<Response>;
+
+/** The repository name from the route, checked against the spec's grammar. */
+export function repositoryName(ctx: Context): string {
+  return requireName(ctx.params.name ?? "");
+}
+
+/** An absolute URL for a path, as the client reached us (through proxies too). */
+export function externalUrl(ctx: Context, pathAndQuery: string): string {
+  const first = (header: string) =>
+    ctx.request.headers.get(header)?.split(",")[0].trim() || undefined;
+  const proto = first("x-forwarded-proto") ?? ctx.url.protocol.slice(0, -1);
+  const host = first("x-forwarded-host") ?? ctx.request.headers.get("host") ?? ctx.url.host;
+  return `${proto}://${host}${pathAndQuery}`;
+}
+
+export function requireDeleteEnabled(ctx: Context): void {
+  if (!ctx.registry.deleteEnabled) {
+    throw new RegistryError("UNSUPPORTED", "deletes are disabled on this registry");
+  }
+}
+
+export interface Page {
+  n?: number;
+  last?: string;
+}
+
+/** Reads `n` and `last`; `n` above `max` is clamped, or refused when `strict`. */
+export function pageParams(url: URL, max: number, strict = false): Page {
+  const raw = url.searchParams.get("n");
+  const last = url.searchParams.get("last") ?? undefined;
+  if (raw === null || raw === "") return { last };
+  if (!/^\d{1,9}$/.test(raw) || (strict && Number(raw) > max)) {
+    throw new RegistryError("PAGINATION_NUMBER_INVALID", "n must be an integer from 0 to " + max, {
+      detail: { n: raw },
+    });
+  }
+  return { n: Math.min(Number(raw), max), last };
+}
+
+/** Cuts one page out of sorted items; `next` is the `last` of the following page, if any. */
+export function paginate<T>(
+  items: T[],
+  key: (item: T) => string,
+  page: Page,
+  defaultSize: number,
+): { items: T[]; next?: string } {
+  const start = page.last === undefined ? 0 : items.findIndex((item) => key(item) > page.last!);
+  const rest = start === -1 ? [] : items.slice(start);
+  const size = page.n ?? defaultSize;
+  if (rest.length <= size) return { items: rest };
+  const slice = rest.slice(0, size);
+  return { items: slice, next: key(slice[slice.length - 1]) };
+}
+
+/** `Link: <url>; rel="next"` for the page after `next`, keeping the page size. */
+export function nextLink(ctx: Context, next: string, size: number): string {
+  const url = new URL(ctx.url);
+  url.searchParams.set("n", String(size));
+  url.searchParams.set("last", next);
+  return `<${externalUrl(ctx, url.pathname + url.search)}>; rel="next"`;
+}
+
+/** The request body as chunks; an absent body is empty. */
+export function bodyChunks(request: Request): AsyncIterable<Uint8Array> {
+  return request.body ?? (async function* () {})();
+}
+
+/** Reads a small body whole; beyond `limit` bytes it is 413, without reading further. */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const tooBig = () =>
+    new RegistryError("SIZE_INVALID", `body exceeds ${limit} bytes`, { status: 413 });
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) throw tooBig();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of bodyChunks(request)) {
+    size += chunk.length;
+    if (size > limit) throw tooBig();
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+export function json(value: unknown, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  return new Response(JSON.stringify(value), { ...init, headers });
+}

@@ -1,0 +1,68 @@
+// Owns the registry's shared state (driver, locks, settings) and the link helpers every API uses.
+// Implements the spec's rule that a repository serves only what was pushed or mounted into it.
+
+import { NotFoundError, type StorageDriver } from "./storage/driver.ts";
+import { createLocks, type WithLock } from "./locks.ts";
+import type { Hash } from "./digest.ts";
+import type { Digest } from "./grammar.ts";
+import { blobPath, layerLinkPath } from "./storage/paths.ts";
+
+export interface RegistryOptions {
+  driver: StorageDriver;
+  /** When false, every DELETE answers 405 UNSUPPORTED. */
+  deleteEnabled?: boolean;
+}
+
+export interface Registry {
+  driver: StorageDriver;
+  withLock: WithLock;
+  deleteEnabled: boolean;
+  /** Running SHA-256 of each upload this process has seen, so a PUT need not re-read the bytes. */
+  uploadHashes: Map<string, { hash: Hash; offset: number }>;
+}
+
+export function createRegistry(options: RegistryOptions): Registry {
+  return {
+    driver: options.driver,
+    withLock: createLocks(),
+    deleteEnabled: options.deleteEnabled ?? true,
+    uploadHashes: new Map(),
+  };
+}
+
+/** Resolves to undefined when the driver says the key does not exist. */
+export async function orMissing<T>(work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+export async function blobSize(registry: Registry, digest: Digest): Promise<number | undefined> {
+  return (await orMissing(registry.driver.stat(blobPath(digest))))?.size;
+}
+
+/** Size of a blob this repository may serve, or undefined. */
+export async function linkedBlobSize(
+  registry: Registry,
+  name: string,
+  digest: Digest,
+): Promise<number | undefined> {
+  const link = await orMissing(registry.driver.stat(layerLinkPath(name, digest)));
+  return link && await blobSize(registry, digest);
+}
+
+export function linkBlob(registry: Registry, name: string, digest: Digest): Promise<void> {
+  return registry.driver.put(layerLinkPath(name, digest), new Uint8Array());
+}
+
+export async function readJson<T>(registry: Registry, key: string): Promise<T | undefined> {
+  const bytes = await orMissing(registry.driver.get(key));
+  return bytes && JSON.parse(new TextDecoder().decode(bytes)) as T;
+}
+
+export function writeJson(registry: Registry, key: string, value: unknown): Promise<void> {
+  return registry.driver.put(key, new TextEncoder().encode(JSON.stringify(value)));
+}

@@ -1,0 +1,87 @@
+// Owns the route table: which handler answers which method and path, first match wins.
+// Implements the endpoint table of distribution-spec v1.1 (end-1 … end-13) plus Docker's extras.
+
+import type { Handler } from "./http.ts";
+import { checkVersion } from "./api/base.ts";
+import { deleteBlob, getBlob } from "./api/blobs.ts";
+import {
+  cancelUpload,
+  finishUpload,
+  getUploadStatus,
+  patchUpload,
+  startUpload,
+} from "./api/uploads.ts";
+import { deleteManifest, getManifest, putManifest } from "./api/manifests.ts";
+import { listAllTags, listTags } from "./api/tags.ts";
+import { listReferrers } from "./api/referrers.ts";
+import { listCatalog } from "./api/catalog.ts";
+
+/** What a request does to a repository, for access control: read, write or delete. */
+export type Action = "pull" | "push" | "delete" | "catalog";
+
+export interface Endpoint {
+  handler: Handler;
+  action: Action;
+}
+
+export interface Route {
+  /** The spec's endpoint id(s), or a name for Docker extras. */
+  spec: string;
+  pattern: URLPattern;
+  /** HEAD is served by GET's handler. */
+  methods: Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", Endpoint>>;
+}
+
+// `:name(.+)` is greedy: names may hold slashes, and the fixed tail after it decides the route.
+const route = (spec: string, pathname: string, methods: Route["methods"]): Route => ({
+  spec,
+  pattern: new URLPattern({ pathname }),
+  methods,
+});
+
+export const ROUTES: Route[] = [
+  route("end-1", "/v2/", { GET: { handler: checkVersion, action: "pull" } }),
+  route("catalog", "/v2/_catalog", { GET: { handler: listCatalog, action: "catalog" } }),
+  route("all-tags", "/v2/tags/list", { GET: { handler: listAllTags, action: "catalog" } }),
+  route("end-8a/8b", "/v2/:name(.+)/tags/list", { GET: { handler: listTags, action: "pull" } }),
+  route("end-12a/12b", "/v2/:name(.+)/referrers/:digest", {
+    GET: { handler: listReferrers, action: "pull" },
+  }),
+  route("end-4a/4b/11", "/v2/:name(.+)/blobs/uploads/", {
+    POST: { handler: startUpload, action: "push" },
+  }),
+  route("end-5/6/13/14", "/v2/:name(.+)/blobs/uploads/:uuid", {
+    GET: { handler: getUploadStatus, action: "push" },
+    PATCH: { handler: patchUpload, action: "push" },
+    PUT: { handler: finishUpload, action: "push" },
+    DELETE: { handler: cancelUpload, action: "push" },
+  }),
+  route("end-2/10", "/v2/:name(.+)/blobs/:digest", {
+    GET: { handler: getBlob, action: "pull" },
+    DELETE: { handler: deleteBlob, action: "delete" },
+  }),
+  route("end-3/7/9", "/v2/:name(.+)/manifests/:reference", {
+    GET: { handler: getManifest, action: "pull" },
+    PUT: { handler: putManifest, action: "push" },
+    DELETE: { handler: deleteManifest, action: "delete" },
+  }),
+];
+
+export interface Match {
+  route: Route;
+  params: Record<string, string | undefined>;
+}
+
+export function matchRoute(pathname: string): Match | undefined {
+  for (const route of ROUTES) {
+    const result = route.pattern.exec({ pathname });
+    if (result) return { route, params: result.pathname.groups };
+  }
+  return undefined;
+}
+
+/** The Allow header of a route: its methods, with HEAD wherever GET is. */
+export function allowedMethods(route: Route): string[] {
+  const methods = Object.keys(route.methods);
+  return methods.includes("GET") ? [...methods, "HEAD"] : methods;
+}

@@ -1,0 +1,139 @@
+// Owns the filesystem driver: objects are files under a root; writes are crash-safe.
+// A put or move is temp file + fsync + rename + directory fsync, so a crash leaves old or new.
+
+import { dirname, join } from "node:path";
+import {
+  type ByteRange,
+  checkKey,
+  type FileInfo,
+  NotFoundError,
+  type StorageDriver,
+} from "./driver.ts";
+
+export function createFsDriver(root: string): StorageDriver {
+  const path = (key: string) => join(root, checkKey(key));
+
+  async function translate<T>(key: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) throw new NotFoundError(key);
+      throw error;
+    }
+  }
+
+  return {
+    kind: "fs",
+
+    stat: (key) =>
+      translate(key, async (): Promise<FileInfo> => {
+        const info = await Deno.stat(path(key));
+        if (!info.isFile) throw new NotFoundError(key);
+        return { size: info.size, modified: info.mtime ?? new Date(0) };
+      }),
+
+    get: (key) => translate(key, () => Deno.readFile(path(key))),
+
+    async put(key, data) {
+      const target = path(key);
+      const dir = dirname(target);
+      await Deno.mkdir(dir, { recursive: true });
+      const temp = join(dir, `.tmp-${crypto.randomUUID()}`);
+      try {
+        using file = await Deno.open(temp, { write: true, createNew: true });
+        await writeAll(file, data);
+        await file.syncData();
+      } catch (error) {
+        await Deno.remove(temp).catch(() => {});
+        throw error;
+      }
+      await Deno.rename(temp, target);
+      await syncDirectory(dir);
+    },
+
+    read: (key, range) => translate(key, () => openStream(path(key), range)),
+
+    async append(key, chunks) {
+      const target = path(key);
+      await Deno.mkdir(dirname(target), { recursive: true });
+      using file = await Deno.open(target, { append: true, create: true });
+      for await (const chunk of chunks) await writeAll(file, chunk);
+      return (await file.stat()).size;
+    },
+
+    async list(prefix) {
+      const names: string[] = [];
+      try {
+        for await (const entry of Deno.readDir(path(prefix))) {
+          if (!entry.name.startsWith(".")) names.push(entry.name);
+        }
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+          return [];
+        }
+        throw error;
+      }
+      return names;
+    },
+
+    move: (from, to) =>
+      translate(from, async () => {
+        const source = path(from);
+        const target = path(to);
+        // The bytes must be on disk before the name that makes them visible.
+        {
+          using file = await Deno.open(source, { read: true });
+          await file.syncData();
+        }
+        await Deno.mkdir(dirname(target), { recursive: true });
+        await Deno.rename(source, target);
+        await syncDirectory(dirname(target));
+      }),
+
+    async delete(key) {
+      await Deno.remove(path(key), { recursive: true }).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    },
+  };
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < data.length) written += await file.write(data.subarray(written));
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  using handle = await Deno.open(dir, { read: true });
+  await handle.syncData();
+}
+
+const READ_CHUNK = 256 * 1024;
+
+async function openStream(file: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+  const handle = await Deno.open(file, { read: true });
+  if (!range) return handle.readable; // resource-backed: Deno.serve sends it without copies
+  await handle.seek(range.start, Deno.SeekMode.Start);
+  let remaining = range.end - range.start;
+  return new ReadableStream({
+    async pull(controller) {
+      if (remaining <= 0) {
+        handle.close();
+        controller.close();
+        return;
+      }
+      const buffer = new Uint8Array(Math.min(READ_CHUNK, remaining));
+      const n = await handle.read(buffer);
+      if (n === null) {
+        handle.close();
+        controller.error(new Error(`unexpected end of ${file}`));
+        return;
+      }
+      remaining -= n;
+      controller.enqueue(buffer.subarray(0, n));
+    },
+    cancel() {
+      handle.close();
+    },
+  });
+}

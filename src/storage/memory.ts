@@ -1,0 +1,112 @@
+// Owns the in-memory driver: objects are chunk lists in a Map; nothing survives a restart.
+// Same contract as the fs driver (tests/storage/driver_suite.ts), for tests and throwaway use.
+
+import { checkKey, NotFoundError, type StorageDriver } from "./driver.ts";
+
+interface MemoryObject {
+  chunks: Uint8Array<ArrayBuffer>[];
+  size: number;
+  modified: Date;
+}
+
+export function createMemoryDriver(): StorageDriver {
+  const objects = new Map<string, MemoryObject>();
+
+  function lookup(key: string): MemoryObject {
+    const object = objects.get(checkKey(key));
+    if (!object) throw new NotFoundError(key);
+    return object;
+  }
+
+  return {
+    kind: "memory",
+
+    stat(key) {
+      const { size, modified } = lookup(key);
+      return Promise.resolve({ size, modified });
+    },
+
+    get(key) {
+      const { chunks, size } = lookup(key);
+      return Promise.resolve(concat(chunks, size));
+    },
+
+    put(key, data) {
+      objects.set(checkKey(key), {
+        chunks: [data.slice()],
+        size: data.length,
+        modified: new Date(),
+      });
+      return Promise.resolve();
+    },
+
+    read(key, range) {
+      const { chunks, size } = lookup(key);
+      const start = range?.start ?? 0;
+      const end = range?.end ?? size;
+      return Promise.resolve(ReadableStream.from(slices(chunks, start, end)));
+    },
+
+    async append(key, source) {
+      checkKey(key);
+      let object = objects.get(key);
+      if (!object) {
+        object = { chunks: [], size: 0, modified: new Date() };
+        objects.set(key, object);
+      }
+      for await (const chunk of source) {
+        object.chunks.push(chunk.slice()); // the caller may reuse its buffer
+        object.size += chunk.length;
+        object.modified = new Date();
+      }
+      return object.size;
+    },
+
+    list(prefix) {
+      const base = `${checkKey(prefix)}/`;
+      const names = new Set<string>();
+      for (const key of objects.keys()) {
+        if (key.startsWith(base)) names.add(key.slice(base.length).split("/", 1)[0]);
+      }
+      return Promise.resolve([...names]);
+    },
+
+    move(from, to) {
+      const object = lookup(from);
+      objects.delete(from);
+      objects.set(checkKey(to), object);
+      return Promise.resolve();
+    },
+
+    delete(key) {
+      checkKey(key);
+      objects.delete(key);
+      const base = `${key}/`;
+      for (const other of objects.keys()) if (other.startsWith(base)) objects.delete(other);
+      return Promise.resolve();
+    },
+  };
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
+  if (chunks.length === 1) return chunks[0].slice();
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+function* slices(chunks: Uint8Array[], start: number, end: number): Generator<Uint8Array> {
+  let offset = 0;
+  for (const chunk of chunks) {
+    const chunkEnd = offset + chunk.length;
+    if (chunkEnd > start && offset < end) {
+      yield chunk.subarray(Math.max(0, start - offset), Math.min(chunk.length, end - offset));
+    }
+    offset = chunkEnd;
+    if (offset >= end) break;
+  }
+}

@@ -1,0 +1,55 @@
+// Owns the storage layout: every key the registry reads or writes is built here, nowhere else.
+// Pure functions over validated names, tags and digests (distribution's registry/storage/paths.go).
+
+/**
+ * The layout, under the driver's root:
+ *
+ * ```
+ * blobs/<alg>/<hex[0:2]>/<hex>                 the bytes of every blob and manifest, stored once
+ * repositories/<name>/                         <name> may span several path segments
+ *   _layers/<alg>/<hex>                        the blob is linked into (served by) this repository
+ *   _manifests/revisions/<alg>/<hex>           the manifest belongs to this repository; holds
+ *                                              {"mediaType","size","subject"?} as JSON
+ *   _manifests/tags/<tag>                      holds the digest the tag points to
+ *   _referrers/<alg>/<hex>/<ralg>-<rhex>       a manifest whose subject is <alg>:<hex>; holds its
+ *                                              descriptor (mediaType, size, artifactType, annotations)
+ * _uploads/<uuid>/info                         {"name","startedAt"} of an upload session
+ * _uploads/<uuid>/data                         the bytes received so far
+ * ```
+ *
+ * Name components never start with `_`, so `_layers`, `_manifests`, `_referrers` cannot collide
+ * with a nested repository name; tags and digests never start with `.`, the drivers' temp prefix.
+ */
+
+import type { Digest } from "../grammar.ts";
+
+export const REPOSITORIES = "repositories";
+export const UPLOADS = "_uploads";
+
+export const blobPath = (d: Digest) => `blobs/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`;
+
+export const repositoryPath = (name: string) => `${REPOSITORIES}/${name}`;
+
+export const layerLinkPath = (name: string, d: Digest) =>
+  `${repositoryPath(name)}/_layers/${d.algorithm}/${d.encoded}`;
+
+export const manifestsPath = (name: string) => `${repositoryPath(name)}/_manifests`;
+
+export const revisionLinkPath = (name: string, d: Digest) =>
+  `${manifestsPath(name)}/revisions/${d.algorithm}/${d.encoded}`;
+
+export const tagsPath = (name: string) => `${manifestsPath(name)}/tags`;
+
+export const tagPath = (name: string, tag: string) => `${tagsPath(name)}/${tag}`;
+
+export const referrersPath = (name: string, subject: Digest) =>
+  `${repositoryPath(name)}/_referrers/${subject.algorithm}/${subject.encoded}`;
+
+export const referrerPath = (name: string, subject: Digest, referrer: Digest) =>
+  `${referrersPath(name, subject)}/${referrer.algorithm}-${referrer.encoded}`;
+
+export const uploadPath = (uuid: string) => `${UPLOADS}/${uuid}`;
+
+export const uploadInfoPath = (uuid: string) => `${uploadPath(uuid)}/info`;
+
+export const uploadDataPath = (uuid: string) => `${uploadPath(uuid)}/data`;
