@@ -83,7 +83,10 @@ export function bodyChunks(request: Request): AsyncIterable<Uint8Array> {
 }
 
 /** Reads a small body whole; beyond `limit` bytes it is 413, without reading further. */
-export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+export async function readLimited(
+  request: Request,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
   const tooBig = () =>
     new RegistryError("SIZE_INVALID", `body exceeds ${limit} bytes`, { status: 413 });
   const declared = Number(request.headers.get("content-length") ?? "0");

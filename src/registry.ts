@@ -3,14 +3,35 @@
 
 import { NotFoundError, type StorageDriver } from "./storage/driver.ts";
 import { createLocks, type WithLock } from "./locks.ts";
+import { createPins, type Pins } from "./pins.ts";
 import type { Hash } from "./digest.ts";
 import type { Digest } from "./grammar.ts";
 import { blobPath, layerLinkPath } from "./storage/paths.ts";
+import { createLru, type Lru } from "./cache.ts";
 
 export interface RegistryOptions {
   driver: StorageDriver;
   /** When false, every DELETE answers 405 UNSUPPORTED. */
   deleteEnabled?: boolean;
+  /**
+   * Set when other processes write the same storage (several instances on S3): then nothing
+   * is cached, since another instance may move a tag or delete a manifest at any time.
+   */
+  sharedStorage?: boolean;
+}
+
+/** A manifest as GET needs it: its revision record and its exact bytes. */
+export interface CachedManifest {
+  mediaType: string;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+/** Manifest lookups served from memory; only this process writes, and every writer updates it. */
+export interface ManifestCache {
+  /** `name:tag` → digest. */
+  tags: Lru<Digest>;
+  /** `name@digest` → manifest. */
+  manifests: Lru<CachedManifest>;
 }
 
 export interface Registry {
@@ -19,6 +40,9 @@ export interface Registry {
   deleteEnabled: boolean;
   /** Running SHA-256 of each upload this process has seen, so a PUT need not re-read the bytes. */
   uploadHashes: Map<string, { hash: Hash; offset: number }>;
+  cache?: ManifestCache;
+  /** What in-flight pushes rely on, so online GC leaves it alone (src/pins.ts). */
+  pins: Pins;
 }
 
 export function createRegistry(options: RegistryOptions): Registry {
@@ -27,6 +51,11 @@ export function createRegistry(options: RegistryOptions): Registry {
     withLock: createLocks(),
     deleteEnabled: options.deleteEnabled ?? true,
     uploadHashes: new Map(),
+    pins: createPins(),
+    cache: options.sharedStorage ? undefined : {
+      tags: createLru(100_000),
+      manifests: createLru(10_000, 64 * 1024 * 1024),
+    },
   };
 }
 

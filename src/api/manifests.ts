@@ -11,7 +11,14 @@ import {
   repositoryName,
   requireDeleteEnabled,
 } from "../http.ts";
-import { linkedBlobSize, orMissing, readJson, type Registry, writeJson } from "../registry.ts";
+import {
+  type CachedManifest,
+  linkedBlobSize,
+  orMissing,
+  readJson,
+  type Registry,
+  writeJson,
+} from "../registry.ts";
 import { blobPath, referrerPath, revisionLinkPath, tagPath, tagsPath } from "../storage/paths.ts";
 
 /** What the spec and distribution accept (4 MiB); containerd refuses larger anyway. */
@@ -80,6 +87,8 @@ export async function putManifest(ctx: Context): Promise<Response> {
         } satisfies Descriptor,
       );
     }
+    const cached = { mediaType: manifest.mediaType, bytes: body };
+    registry.cache?.manifests.set(`${name}@${digest.value}`, cached, body.length);
   });
   if ("tag" in reference) {
     const tag = reference.tag;
@@ -101,12 +110,12 @@ export async function getManifest(ctx: Context): Promise<Response> {
   const digest = "digest" in reference
     ? reference.digest
     : await resolveTag(ctx.registry, name, reference.tag);
-  const revision = digest && await readJson<Revision>(ctx.registry, revisionLinkPath(name, digest));
-  if (!digest || !revision) throw manifestUnknown(ctx.params.reference);
+  const manifest = digest && await loadManifest(ctx.registry, name, digest);
+  if (!digest || !manifest) throw manifestUnknown(ctx.params.reference);
 
   const headers = new Headers({
-    "content-type": revision.mediaType,
-    "content-length": String(revision.size),
+    "content-type": manifest.mediaType,
+    "content-length": String(manifest.bytes.length),
     "docker-content-digest": digest.value,
     "etag": `"${digest.value}"`,
   });
@@ -115,9 +124,24 @@ export async function getManifest(ctx: Context): Promise<Response> {
     return new Response(null, { status: 304, headers });
   }
   if (ctx.head) return new Response(null, { status: 200, headers });
-  const bytes = await orMissing(ctx.registry.driver.get(blobPath(digest)));
-  if (!bytes) throw manifestUnknown(ctx.params.reference);
-  return new Response(bytes, { status: 200, headers });
+  return new Response(manifest.bytes, { status: 200, headers });
+}
+
+/** A repository's manifest with its media type, from the cache or from storage (then cached). */
+async function loadManifest(
+  registry: Registry,
+  name: string,
+  digest: Digest,
+): Promise<CachedManifest | undefined> {
+  const key = `${name}@${digest.value}`;
+  const cached = registry.cache?.manifests.get(key);
+  if (cached) return cached;
+  const revision = await readJson<Revision>(registry, revisionLinkPath(name, digest));
+  const bytes = revision && await orMissing(registry.driver.get(blobPath(digest)));
+  if (!revision || !bytes) return undefined;
+  const manifest = { mediaType: revision.mediaType, bytes };
+  registry.cache?.manifests.set(key, manifest, bytes.length);
+  return manifest;
 }
 
 export async function deleteManifest(ctx: Context): Promise<Response> {
@@ -128,7 +152,7 @@ export async function deleteManifest(ctx: Context): Promise<Response> {
   if ("tag" in reference) {
     await registry.withLock(tagsLock(name), async () => {
       if (!await resolveTag(registry, name, reference.tag)) throw manifestUnknown(reference.tag);
-      await registry.driver.delete(tagPath(name, reference.tag));
+      await deleteTag(registry, name, reference.tag);
     });
     return new Response(null, { status: 202 });
   }
@@ -142,12 +166,12 @@ export async function deleteManifest(ctx: Context): Promise<Response> {
         // Tags go first, so no tag ever names a manifest the repository no longer has.
         for (const tag of await registry.driver.list(tagsPath(name))) {
           if ((await resolveTag(registry, name, tag))?.value === digest.value) {
-            await registry.driver.delete(tagPath(name, tag));
+            await deleteTag(registry, name, tag);
           }
         }
         const subject = revision.subject && parseDigest(revision.subject);
         if (subject) await registry.driver.delete(referrerPath(name, subject, digest));
-        await registry.driver.delete(revisionLinkPath(name, digest));
+        await deleteRevision(registry, name, digest);
       }),
   );
   return new Response(null, { status: 202 });
@@ -158,12 +182,30 @@ export async function resolveTag(
   name: string,
   tag: string,
 ): Promise<Digest | undefined> {
+  const key = `${name}:${tag}`;
+  const cached = registry.cache?.tags.get(key);
+  if (cached) return cached;
   const bytes = await orMissing(registry.driver.get(tagPath(name, tag)));
-  return bytes && parseDigest(new TextDecoder().decode(bytes));
+  const digest = bytes && parseDigest(new TextDecoder().decode(bytes));
+  if (digest) registry.cache?.tags.set(key, digest);
+  return digest;
 }
 
-function writeTag(registry: Registry, name: string, tag: string, digest: Digest): Promise<void> {
-  return registry.driver.put(tagPath(name, tag), new TextEncoder().encode(digest.value));
+async function writeTag(registry: Registry, name: string, tag: string, digest: Digest) {
+  await registry.driver.put(tagPath(name, tag), new TextEncoder().encode(digest.value));
+  registry.cache?.tags.set(`${name}:${tag}`, digest);
+}
+
+/** Removes a tag; callers hold the repository's tags lock. */
+export async function deleteTag(registry: Registry, name: string, tag: string): Promise<void> {
+  registry.cache?.tags.delete(`${name}:${tag}`);
+  await registry.driver.delete(tagPath(name, tag));
+}
+
+/** Removes a manifest from a repository; its tags and referrer entry are the caller's. */
+export async function deleteRevision(registry: Registry, name: string, digest: Digest) {
+  registry.cache?.manifests.delete(`${name}@${digest.value}`);
+  await registry.driver.delete(revisionLinkPath(name, digest));
 }
 
 const tagsLock = (name: string) => `tags:${name}`;
