@@ -3,7 +3,9 @@
 
 import { parseCommand, USAGE, VERSION } from "./src/config.ts";
 import { flushLogs, log, setupLogging } from "./src/log.ts";
-import { createDriver, startServer } from "./src/server.ts";
+import { createDriver, readTls, startServer } from "./src/server.ts";
+import { createAuth } from "./src/auth/auth.ts";
+import { runMaintenance } from "./src/maintenance.ts";
 
 const command = parseCommand(Deno.args, Deno.env.toObject());
 switch (command.kind) {
@@ -23,7 +25,31 @@ switch (command.kind) {
 
 const { config } = command;
 await setupLogging({ verbose: config.verbose });
-const server = await startServer({ ...config, driver: createDriver(config) });
+if (command.kind === "gc" || command.kind === "fsck") {
+  // One pass, a printed summary; storage errors are one line and exit 1.
+  const code = await runMaintenance(command, createDriver(config)).catch((error) => {
+    console.error(`error: ${(error as Error).message.split("\n")[0]}`);
+    return 1;
+  });
+  await flushLogs();
+  Deno.exit(code);
+}
+// Bad auth or TLS files (a non-bcrypt htpasswd line, an unreadable key…): one line, exit 1.
+const [auth, tls] = await Promise.all([createAuth(config), readTls(config)]).catch(
+  async (error) => {
+    console.error(`error: ${(error as Error).message}`);
+    await flushLogs();
+    Deno.exit(1);
+  },
+);
+// Storage that cannot be reached (an S3 bucket, keys, endpoint) or a taken port: one line, exit 1.
+const server = await startServer({ ...config, driver: createDriver(config), auth, tls }).catch(
+  async (error) => {
+    console.error(`error: ${(error as Error).message.split("\n")[0]}`);
+    await flushLogs();
+    Deno.exit(1);
+  },
+);
 
 const stop = async (signal: Deno.Signal) => {
   log.info("shutting down", { signal });

@@ -6,17 +6,27 @@ import type { Context } from "./http.ts";
 import { log } from "./log.ts";
 import type { Registry } from "./registry.ts";
 import { allowedMethods, matchRoute } from "./routes.ts";
+import type { Authorizer } from "./auth/auth.ts";
 
-export type App = (request: Request) => Promise<Response>;
+/** `info` is Deno.serve's handler info: its `remoteAddr` feeds the brute-force limits. */
+export type App = (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;
 
-export function createApp(registry: Registry): App {
-  return async (request) => {
+export interface AppOptions {
+  /** Authentication and access control (src/auth); absent: every request is allowed. */
+  auth?: Authorizer;
+}
+
+export function createApp(registry: Registry, options: AppOptions = {}): App {
+  return async (request, info) => {
     const started = performance.now();
     const requestId = crypto.randomUUID();
     const url = new URL(request.url);
     let response: Response;
     try {
-      response = await dispatch(request, url, registry);
+      const address = info?.remoteAddr && "hostname" in info.remoteAddr
+        ? info.remoteAddr.hostname
+        : undefined;
+      response = await dispatch(request, url, registry, options.auth, address);
     } catch (error) {
       response = renderError(error, request, url, requestId);
     }
@@ -26,6 +36,7 @@ export function createApp(registry: Registry): App {
       "http.request.id": requestId,
       "http.request.method": request.method,
       "url.path": url.pathname,
+      "url.query": url.search.slice(1),
       "http.request.body.size": Number(request.headers.get("content-length") ?? 0),
       "http.response.status": response.status,
       "http.response.body.size": Number(response.headers.get("content-length") ?? 0),
@@ -35,7 +46,13 @@ export function createApp(registry: Registry): App {
   };
 }
 
-async function dispatch(request: Request, url: URL, registry: Registry): Promise<Response> {
+async function dispatch(
+  request: Request,
+  url: URL,
+  registry: Registry,
+  auth: Authorizer | undefined,
+  remoteAddress: string | undefined,
+): Promise<Response> {
   const match = matchRoute(url.pathname);
   if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
   const head = request.method === "HEAD";
@@ -47,7 +64,9 @@ async function dispatch(request: Request, url: URL, registry: Registry): Promise
       headers: { allow: allowedMethods(match.route).join(", ") },
     });
   }
-  const ctx: Context = { request, url, params: match.params, registry, head };
+  const ctx: Context = { request, url, params: match.params, registry, head, auth, remoteAddress };
+  // Every route is checked here, before its handler runs (tests/auth walks ROUTES to prove it).
+  if (auth) ctx.access = await auth.authorize(ctx, endpoint.action);
   const response = await endpoint.handler(ctx);
   if (head && response.body) {
     await response.body.cancel();

@@ -2,6 +2,7 @@
 // A flag wins over the environment; the result is a plain Config or a usage error.
 
 import { parseArgs } from "node:util";
+import { parseDuration } from "./duration.ts";
 
 export const VERSION = "0.1.0";
 
@@ -9,25 +10,86 @@ export interface Config {
   port: number;
   host: string;
   verbose: boolean;
-  storage: "fs" | "memory";
+  storage: "fs" | "memory" | "s3";
   dataDir: string;
   deleteEnabled: boolean;
+  /** Online GC (src/gc.ts): ms between passes, 0 = off; grace and upload TTL in ms. */
+  gcInterval: number;
+  gcUntagged: boolean;
+  gcGrace: number;
+  uploadTtl: number;
+  /** S3 storage settings, present when storage is "s3". */
+  s3?: S3Config;
+  /** Auth (src/auth): none, htpasswd Basic, or Docker tokens; file paths as given. */
+  auth: "none" | "basic" | "token";
+  htpasswd?: string;
+  accessPolicy?: string;
+  tokenKey?: string;
+  tokenRealm?: string;
+  tokenIssuer?: string;
+  tokenService?: string;
+  tokenJwks?: string;
+  tokenCert?: string;
+  /** HTTPS when both are set (PEM files). */
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** Where and how the S3 driver (src/storage/s3.ts) stores objects. */
+export interface S3Config {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  prefix: string;
+  pathStyle: boolean;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
 }
 
 export type ParsedCommand =
   | { kind: "serve"; config: Config }
+  | { kind: "gc"; config: Config; dryRun: boolean }
+  | { kind: "fsck"; config: Config; repair: boolean }
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "error"; message: string };
 
-export const USAGE = `usage: simple-registry [options]
+export const USAGE = `usage: simple-registry [options]            serve the registry
+       simple-registry gc [--dry-run] [options]   collect garbage once, print what it frees
+       simple-registry fsck [--repair] [options]  re-hash blobs, check links (exit 1 on problems)
 
   --port N            port to listen on (default 5000)            REGISTRY_PORT
   --host ADDR         address to listen on (default 0.0.0.0)      REGISTRY_HOST
   --verbose           debug logs                                  REGISTRY_VERBOSE=true
-  --storage fs|memory storage driver (default fs)                 REGISTRY_STORAGE
+  --storage fs|memory|s3  storage driver (default fs)             REGISTRY_STORAGE
   --data-dir DIR      where fs storage keeps data (default ./data) REGISTRY_DATA_DIR
   --no-delete         refuse DELETE with 405 UNSUPPORTED           REGISTRY_NO_DELETE=true
+  --s3-endpoint URL   S3 endpoint (default https://s3.<region>.amazonaws.com) REGISTRY_S3_ENDPOINT
+  --s3-bucket NAME    bucket for --storage s3 (must exist)         REGISTRY_S3_BUCKET
+  --s3-region REGION  signing region (default us-east-1)           REGISTRY_S3_REGION
+  --s3-prefix PATH    key prefix inside the bucket (default none)  REGISTRY_S3_PREFIX
+  --s3-path-style     https://host/bucket/key URLs (default with --s3-endpoint) REGISTRY_S3_PATH_STYLE
+  --s3-virtual-host   https://bucket.host/key URLs (default for AWS)
+  --s3-access-key ID  access key (or AWS_ACCESS_KEY_ID)            REGISTRY_S3_ACCESS_KEY
+  --s3-secret-key KEY secret key (or AWS_SECRET_ACCESS_KEY)        REGISTRY_S3_SECRET_KEY
+  --auth none|basic|token  auth mode (default: basic with --htpasswd, else none) REGISTRY_AUTH
+  --htpasswd FILE     users, bcrypt entries (htpasswd -B)         REGISTRY_HTPASSWD
+  --access-policy FILE  JSON rules: who may pull/push/delete where REGISTRY_ACCESS_POLICY
+  --token-key FILE    PEM EC P-256 key signing built-in tokens     REGISTRY_TOKEN_KEY
+  --token-realm URL   external token server (with issuer, service, jwks or cert) REGISTRY_TOKEN_REALM
+  --token-issuer ISS  token issuer (default simple-registry)      REGISTRY_TOKEN_ISSUER
+  --token-service SVC token audience (default simple-registry)    REGISTRY_TOKEN_SERVICE
+  --token-jwks FILE|URL  external token server's keys (JWKS)     REGISTRY_TOKEN_JWKS
+  --token-cert FILE   external token server's certificate (PEM)   REGISTRY_TOKEN_CERT
+  --tls-cert FILE     serve HTTPS with this certificate chain     REGISTRY_TLS_CERT
+  --tls-key FILE      and this private key (PEM)                  REGISTRY_TLS_KEY
+  --gc-interval D     online GC every D, e.g. 1h (default off)    REGISTRY_GC_INTERVAL
+  --gc-untagged       GC also manifests no tag or index reaches    REGISTRY_GC_UNTAGGED=true
+  --gc-grace D        GC spares anything younger (default 1h)      REGISTRY_GC_GRACE
+  --upload-ttl D      GC drops uploads idle longer (default 24h)   REGISTRY_UPLOAD_TTL
+  --dry-run           gc: print what would go, delete nothing
+  --repair            fsck: quarantine corrupt blobs, drop links to missing ones
   --help              this text
   --version           print the version`;
 
@@ -38,23 +100,66 @@ const OPTIONS = {
   storage: { type: "string" },
   "data-dir": { type: "string" },
   "no-delete": { type: "boolean" },
+  "s3-endpoint": { type: "string" },
+  "s3-bucket": { type: "string" },
+  "s3-region": { type: "string" },
+  "s3-prefix": { type: "string" },
+  "s3-path-style": { type: "boolean" },
+  "s3-virtual-host": { type: "boolean" },
+  "s3-access-key": { type: "string" },
+  "s3-secret-key": { type: "string" },
+  auth: { type: "string" },
+  htpasswd: { type: "string" },
+  "access-policy": { type: "string" },
+  "token-key": { type: "string" },
+  "token-realm": { type: "string" },
+  "token-issuer": { type: "string" },
+  "token-service": { type: "string" },
+  "token-jwks": { type: "string" },
+  "token-cert": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "gc-interval": { type: "string" },
+  "gc-untagged": { type: "boolean" },
+  "gc-grace": { type: "string" },
+  "upload-ttl": { type: "string" },
+  "dry-run": { type: "boolean" },
+  repair: { type: "boolean" },
   help: { type: "boolean" },
   version: { type: "boolean" },
 } as const;
+
+/** Subcommands (the first positional) and the flags only they accept. */
+const COMMANDS = { gc: "dry-run", fsck: "repair" } as const;
 
 /** Parses flags, falling back to `REGISTRY_<FLAG>` environment variables. */
 export function parseCommand(
   args: string[],
   env: Record<string, string | undefined>,
 ): ParsedCommand {
-  let values;
+  let values, positionals;
   try {
-    ({ values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({
+      args,
+      options: OPTIONS,
+      strict: true,
+      allowPositionals: true,
+    }));
   } catch (error) {
     return { kind: "error", message: (error as Error).message.split("\n")[0] };
   }
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
+  const [command, ...extra] = positionals;
+  if (command !== undefined && !Object.hasOwn(COMMANDS, command)) {
+    return { kind: "error", message: `unknown command: ${command} (expected gc or fsck)` };
+  }
+  if (extra.length > 0) return { kind: "error", message: `unexpected argument: ${extra[0]}` };
+  for (const [name, flag] of Object.entries(COMMANDS)) {
+    if (values[flag] && command !== name) {
+      return { kind: "error", message: `--${flag} goes with the ${name} command` };
+    }
+  }
 
   const setting = (flag: keyof typeof OPTIONS): string | boolean | undefined =>
     values[flag] ?? env[`REGISTRY_${flag.toUpperCase().replaceAll("-", "_")}`];
@@ -68,23 +173,210 @@ export function parseCommand(
     return { kind: "error", message: `invalid --port: ${port}` };
   }
   const storage = String(setting("storage") ?? "fs");
-  if (storage !== "fs" && storage !== "memory") {
-    return { kind: "error", message: `invalid --storage: ${storage} (expected fs or memory)` };
+  if (storage !== "fs" && storage !== "memory" && storage !== "s3") {
+    return { kind: "error", message: `invalid --storage: ${storage} (expected fs, memory or s3)` };
   }
+  const s3 = parseS3(storage, setting, env);
+  if (typeof s3 === "string") return { kind: "error", message: s3 };
   const host = String(setting("host") ?? "0.0.0.0");
   const dataDir = String(setting("data-dir") ?? "./data");
   if (host === "" || dataDir === "") {
     return { kind: "error", message: "--host and --data-dir cannot be empty" };
   }
+  const security = parseSecurity((flag) => {
+    const value = setting(flag);
+    return typeof value === "string" ? value : undefined;
+  });
+  if (typeof security === "string") return { kind: "error", message: security };
+  const durations: Record<string, number> = {};
+  const defaults = { "gc-interval": "0", "gc-grace": "1h", "upload-ttl": "24h" } as const;
+  for (const [flag, fallback] of Object.entries(defaults) as [keyof typeof defaults, string][]) {
+    const text = String(setting(flag) ?? fallback);
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      return { kind: "error", message: `invalid --${flag}: ${text} (expected e.g. 30s, 1h, 24h)` };
+    }
+    durations[flag] = ms;
+  }
+  const config: Config = {
+    port: Number(port),
+    host,
+    verbose: flagOn("verbose"),
+    storage,
+    dataDir,
+    deleteEnabled: !flagOn("no-delete"),
+    gcInterval: durations["gc-interval"],
+    gcUntagged: flagOn("gc-untagged"),
+    gcGrace: durations["gc-grace"],
+    uploadTtl: durations["upload-ttl"],
+    ...(s3 && { s3 }),
+    ...security,
+  };
+  if (command === "gc") return { kind: "gc", config, dryRun: values["dry-run"] === true };
+  if (command === "fsck") return { kind: "fsck", config, repair: values.repair === true };
+  return { kind: "serve", config };
+}
+
+type SecurityFields =
+  | "auth"
+  | "htpasswd"
+  | "accessPolicy"
+  | "tokenKey"
+  | "tokenRealm"
+  | "tokenIssuer"
+  | "tokenService"
+  | "tokenJwks"
+  | "tokenCert"
+  | "tlsCert"
+  | "tlsKey";
+
+/** Auth and TLS flags, checked for consistency; a string is the one-line error. */
+function parseSecurity(
+  get: (flag: keyof typeof OPTIONS) => string | undefined,
+): Pick<Config, SecurityFields> | string {
+  const files = {
+    htpasswd: get("htpasswd"),
+    accessPolicy: get("access-policy"),
+    tokenKey: get("token-key"),
+    tokenRealm: get("token-realm"),
+    tokenIssuer: get("token-issuer"),
+    tokenService: get("token-service"),
+    tokenJwks: get("token-jwks"),
+    tokenCert: get("token-cert"),
+    tlsCert: get("tls-cert"),
+    tlsKey: get("tls-key"),
+  };
+  for (const [key, value] of Object.entries(files)) {
+    if (value === "") {
+      return `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} cannot be empty`;
+    }
+  }
+  const external = files.tokenJwks !== undefined || files.tokenCert !== undefined;
+  const auth = get("auth") ??
+    (files.tokenRealm !== undefined && external ? "token" : files.htpasswd ? "basic" : "none");
+  if (auth !== "none" && auth !== "basic" && auth !== "token") {
+    return `invalid --auth: ${auth} (expected none, basic or token)`;
+  }
+  if ((files.tlsCert === undefined) !== (files.tlsKey === undefined)) {
+    return "--tls-cert and --tls-key go together";
+  }
+  const tokenFlags = [
+    "tokenKey",
+    "tokenRealm",
+    "tokenIssuer",
+    "tokenService",
+    "tokenJwks",
+    "tokenCert",
+  ]
+    .filter((key) => files[key as keyof typeof files] !== undefined);
+  if (auth !== "token" && tokenFlags.length > 0) {
+    return `--token-* flags need --auth token`;
+  }
+  if (auth === "none" && (files.htpasswd !== undefined || files.accessPolicy !== undefined)) {
+    return "--htpasswd and --access-policy need auth (--auth basic or token)";
+  }
+  if (auth === "basic" && files.htpasswd === undefined) return "--auth basic needs --htpasswd FILE";
+  if (auth === "token") {
+    if (files.tokenJwks !== undefined && files.tokenCert !== undefined) {
+      return "give --token-jwks or --token-cert, not both";
+    }
+    if (external) {
+      if (
+        files.tokenRealm === undefined || files.tokenIssuer === undefined ||
+        files.tokenService === undefined
+      ) {
+        return "an external token server needs --token-realm, --token-issuer and --token-service";
+      }
+      if (files.tokenKey !== undefined) {
+        return "--token-key signs built-in tokens; not with --token-jwks/--token-cert";
+      }
+      if (!/^https?:\/\//.test(files.tokenRealm)) {
+        return `invalid --token-realm: ${files.tokenRealm} (expected a URL)`;
+      }
+    } else if (files.htpasswd === undefined) {
+      return "--auth token needs --htpasswd FILE (built-in token server) or --token-jwks/--token-cert (external)";
+    }
+  }
+  return { auth, ...files };
+}
+
+const S3_FLAGS = [
+  "s3-endpoint",
+  "s3-bucket",
+  "s3-region",
+  "s3-prefix",
+  "s3-path-style",
+  "s3-virtual-host",
+  "s3-access-key",
+  "s3-secret-key",
+] as const;
+
+/** The --s3-* settings; undefined for other storage, a string for the one-line error. */
+function parseS3(
+  storage: string,
+  setting: (flag: keyof typeof OPTIONS) => string | boolean | undefined,
+  env: Record<string, string | undefined>,
+): S3Config | undefined | string {
+  if (storage !== "s3") {
+    const given = S3_FLAGS.find((flag) => setting(flag) !== undefined);
+    return given ? `--${given} needs --storage s3` : undefined;
+  }
+  const text = (flag: (typeof S3_FLAGS)[number]) => {
+    const value = setting(flag);
+    return typeof value === "string" ? value.trim() : undefined;
+  };
+  const region = text("s3-region") || "us-east-1";
+  if (!/^[a-z0-9-]+$/.test(region)) return `invalid --s3-region: ${region}`;
+  const bucket = text("s3-bucket");
+  if (!bucket) return "--storage s3 needs --s3-bucket NAME";
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    return `invalid --s3-bucket: ${bucket} (3-63 of a-z 0-9 . -)`;
+  }
+  const custom = text("s3-endpoint");
+  const endpoint = custom || `https://s3.${region}.amazonaws.com`;
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== "/" || url.search) {
+    return `invalid --s3-endpoint: ${endpoint} (expected http(s)://host[:port])`;
+  }
+  const prefix = (text("s3-prefix") ?? "").replace(/^\/+|\/+$/g, "");
+  if (
+    prefix && prefix.split("/").some((s) => s === "" || s === "." || s === ".." || s[0] === ".")
+  ) {
+    return `invalid --s3-prefix: ${prefix}`;
+  }
+  const pathFlag = setting("s3-path-style");
+  if (
+    pathFlag !== undefined && typeof pathFlag === "string" &&
+    !/^(1|0|true|false|yes|no|on|off)$/i.test(pathFlag)
+  ) {
+    return `invalid REGISTRY_S3_PATH_STYLE: ${pathFlag} (expected true or false)`;
+  }
+  if (pathFlag === true && setting("s3-virtual-host") === true) {
+    return "--s3-path-style and --s3-virtual-host exclude each other";
+  }
+  const pathStyle = setting("s3-virtual-host") === true
+    ? false
+    : pathFlag === undefined
+    ? Boolean(custom)
+    : pathFlag === true || /^(1|true|yes|on)$/i.test(String(pathFlag));
+  const accessKeyId = text("s3-access-key") || env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = text("s3-secret-key") || env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) {
+    return "--storage s3 needs credentials: --s3-access-key and --s3-secret-key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+  }
   return {
-    kind: "serve",
-    config: {
-      port: Number(port),
-      host,
-      verbose: flagOn("verbose"),
-      storage,
-      dataDir,
-      deleteEnabled: !flagOn("no-delete"),
-    },
+    endpoint: url.origin,
+    bucket,
+    region,
+    prefix,
+    pathStyle,
+    accessKeyId,
+    secretAccessKey,
+    ...(env.AWS_SESSION_TOKEN && !text("s3-access-key") && { sessionToken: env.AWS_SESSION_TOKEN }),
   };
 }

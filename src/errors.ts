@@ -54,11 +54,12 @@ export class RegistryError extends Error {
 
 /** Renders an error as the spec's `{"errors":[…]}` body with its status. */
 export function errorResponse(error: RegistryError, method = "GET"): Response {
-  const body = JSON.stringify({
+  const body = new TextEncoder().encode(JSON.stringify({
     errors: [{ code: error.code, message: error.message, detail: error.detail ?? {} }],
-  });
+  }));
   const headers = new Headers(error.headers);
   headers.set("content-type", "application/json");
+  headers.set("content-length", String(body.length));
   // A HEAD response has no body; its status and headers carry the error.
   return new Response(method === "HEAD" ? null : body, { status: error.status, headers });
 }

@@ -4,6 +4,7 @@
 import { RegistryError } from "./errors.ts";
 import { requireName } from "./grammar.ts";
 import type { Registry } from "./registry.ts";
+import type { Access, Authorizer } from "./auth/auth.ts";
 
 export interface Context {
   request: Request;
@@ -12,6 +13,12 @@ export interface Context {
   registry: Registry;
   /** HEAD is served by the GET handler; it must not open bodies it will not send. */
   head: boolean;
+  /** The client's address (for brute-force limits); absent in tests that call the app directly. */
+  remoteAddress?: string;
+  /** Set when auth is on. */
+  auth?: Authorizer;
+  /** Who asks and what they may read; absent when auth is off (everything allowed). */
+  access?: Access;
 }
 
 export type Handler = (ctx: Context) => Promise<Response>;
@@ -64,6 +71,7 @@ export function paginate<T>(
   const start = page.last === undefined ? 0 : items.findIndex((item) => key(item) > page.last!);
   const rest = start === -1 ? [] : items.slice(start);
   const size = page.n ?? defaultSize;
+  if (size === 0) return { items: [] }; // n=0: an empty page and no Link
   if (rest.length <= size) return { items: rest };
   const slice = rest.slice(0, size);
   return { items: slice, next: key(slice[slice.length - 1]) };
@@ -110,5 +118,7 @@ export async function readLimited(
 export function json(value: unknown, init: ResponseInit = {}): Response {
   const headers = new Headers(init.headers);
   if (!headers.has("content-type")) headers.set("content-type", "application/json");
-  return new Response(JSON.stringify(value), { ...init, headers });
+  const body = new TextEncoder().encode(JSON.stringify(value));
+  headers.set("content-length", String(body.length));
+  return new Response(body, { ...init, headers });
 }

@@ -15,9 +15,13 @@ import { deleteManifest, getManifest, putManifest } from "./api/manifests.ts";
 import { listAllTags, listTags } from "./api/tags.ts";
 import { listReferrers } from "./api/referrers.ts";
 import { listCatalog } from "./api/catalog.ts";
+import { tokenEndpoint } from "./auth/auth.ts";
 
-/** What a request does to a repository, for access control: read, write or delete. */
-export type Action = "pull" | "push" | "delete" | "catalog";
+/**
+ * What a request does, for access control: read, write or delete a repository, list the
+ * registry, or `login` (the token endpoint, which checks credentials itself).
+ */
+export type Action = "pull" | "push" | "delete" | "catalog" | "login";
 
 export interface Endpoint {
   handler: Handler;
@@ -64,6 +68,11 @@ export const ROUTES: Route[] = [
     GET: { handler: getManifest, action: "pull" },
     PUT: { handler: putManifest, action: "push" },
     DELETE: { handler: deleteManifest, action: "delete" },
+  }),
+  // Outside /v2/: the built-in token server (issue 5); 404 unless `--auth token` runs it.
+  route("token", "/auth/token", {
+    GET: { handler: tokenEndpoint, action: "login" },
+    POST: { handler: tokenEndpoint, action: "login" },
   }),
 ];
 

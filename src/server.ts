@@ -2,12 +2,15 @@
 // Tests start it in-process with port 0; main.ts starts it from the command line.
 
 import { createApp } from "./app.ts";
+import type { Authorizer } from "./auth/auth.ts";
 import type { Config } from "./config.ts";
 import { log } from "./log.ts";
-import { createRegistry } from "./registry.ts";
+import { createRegistry, type Registry } from "./registry.ts";
+import { type GcLoopSettings, startGcLoop } from "./gc.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
+import { createS3Driver } from "./storage/s3.ts";
 
 export interface RunningServer extends AsyncDisposable {
   /** `http://host:port`, with the port actually bound. */
@@ -15,36 +18,92 @@ export interface RunningServer extends AsyncDisposable {
   port: number;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts them. */
   shutdown(graceMs?: number): Promise<void>;
+  /** The registry's shared state, for in-process maintenance (GC, fsck) and tests. */
+  registry: Registry;
 }
 
-export function createDriver(config: Pick<Config, "storage" | "dataDir">): StorageDriver {
+export function createDriver(config: Pick<Config, "storage" | "dataDir" | "s3">): StorageDriver {
+  if (config.storage === "s3") {
+    if (!config.s3) throw new Error("--storage s3 needs its --s3-* settings");
+    const { accessKeyId, secretAccessKey, sessionToken, ...where } = config.s3;
+    return createS3Driver({ ...where, accessKeyId, secretAccessKey, sessionToken });
+  }
   return config.storage === "memory" ? createMemoryDriver() : createFsDriver(config.dataDir);
 }
 
+/** PEM certificate chain and key, read from --tls-cert/--tls-key; undefined without them. */
+export interface Tls {
+  cert: string;
+  key: string;
+}
+
+/** Reads the TLS files; throws one clear Error naming the file that cannot be read. */
+export async function readTls(
+  config: Pick<Config, "tlsCert" | "tlsKey">,
+): Promise<Tls | undefined> {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  const read = (path: string, what: string) =>
+    Deno.readTextFile(path).catch((error) => {
+      throw new Error(`${what} ${path}: ${(error as Error).message}`);
+    });
+  return {
+    cert: await read(config.tlsCert, "TLS certificate"),
+    key: await read(config.tlsKey, "TLS key"),
+  };
+}
+
 export async function startServer(
-  config: Pick<Config, "port" | "host" | "deleteEnabled"> & { driver: StorageDriver },
+  config: Pick<Config, "port" | "host" | "deleteEnabled"> & {
+    driver: StorageDriver;
+    /** Online GC and upload expiry (src/gc.ts); off unless gcInterval > 0. */
+    gcInterval?: number;
+    gcUntagged?: boolean;
+    gcGrace?: number;
+    uploadTtl?: number;
+    /** Auth and access control (src/auth/auth.ts createAuth); absent: open registry. */
+    auth?: Authorizer;
+    /** HTTPS; plain HTTP only when absent. */
+    tls?: Tls;
+  },
 ): Promise<RunningServer> {
-  const registry = createRegistry({ driver: config.driver, deleteEnabled: config.deleteEnabled });
-  const app = createApp(registry);
+  // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
+  await config.driver.ready?.();
+  const registry = createRegistry({
+    driver: config.driver,
+    deleteEnabled: config.deleteEnabled,
+    // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
+    sharedStorage: config.driver.kind === "s3",
+  });
+  const app = createApp(registry, { auth: config.auth });
   const abort = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve(
-    { hostname: config.host, port: config.port, signal: abort.signal, onListen: resolve },
+    {
+      hostname: config.host,
+      port: config.port,
+      signal: abort.signal,
+      onListen: resolve,
+      ...(config.tls ?? {}),
+    },
     app,
   );
   const address = await listening;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  const url = `http://${host}:${address.port}`;
+  const url = `${config.tls ? "https" : "http"}://${host}:${address.port}`;
   log.info("listening", {
     "server.address": address.hostname,
     "server.port": address.port,
     "url.full": url,
     "storage.kind": config.driver.kind,
+    "auth.mode": config.auth?.mode ?? "none",
   });
+
+  const gc = config.gcInterval ? startGcLoop(registry, gcSettings(config)) : undefined;
 
   let stopped: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000) => {
     stopped ??= (async () => {
+      await gc?.stop();
       const timer = setTimeout(() => abort.abort(), graceMs);
       await server.shutdown();
       clearTimeout(timer);
@@ -52,5 +111,23 @@ export async function startServer(
     })();
     return stopped;
   };
-  return { url, port: address.port, shutdown, [Symbol.asyncDispose]: () => shutdown() };
+  return {
+    url,
+    port: address.port,
+    registry,
+    shutdown,
+    [Symbol.asyncDispose]: () => shutdown(),
+  };
+}
+
+/** The loop's settings from the config, with the command line's defaults. */
+function gcSettings(
+  config: Partial<Pick<Config, "gcInterval" | "gcUntagged" | "gcGrace" | "uploadTtl">>,
+): GcLoopSettings {
+  return {
+    interval: config.gcInterval ?? 0,
+    untagged: config.gcUntagged ?? false,
+    grace: config.gcGrace ?? 3_600_000,
+    uploadTtl: config.uploadTtl ?? 86_400_000,
+  };
 }

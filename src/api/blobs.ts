@@ -2,11 +2,14 @@
 // Implements distribution-spec v1.1 end-2 (pull blobs) and end-10 (delete blobs).
 
 import { RegistryError } from "../errors.ts";
-import { requireDigest } from "../grammar.ts";
+import { type Digest, requireDigest } from "../grammar.ts";
 import { type Context, repositoryName, requireDeleteEnabled } from "../http.ts";
-import { linkedBlobSize } from "../registry.ts";
+import { linkedBlobSize, type Registry } from "../registry.ts";
 import { blobPath, layerLinkPath } from "../storage/paths.ts";
 import type { ByteRange } from "../storage/driver.ts";
+import { quarantineBlob } from "../fsck.ts";
+import { log } from "../log.ts";
+import { verifiedBlobs, verifyingStream } from "../verify.ts";
 
 export async function getBlob(ctx: Context): Promise<Response> {
   const name = repositoryName(ctx);
@@ -35,7 +38,22 @@ export async function getBlob(ctx: Context): Promise<Response> {
   if (range) headers.set("content-range", `bytes ${range.start}-${range.end - 1}/${size}`);
   if (ctx.head) return new Response(null, { status, headers });
   const body = await ctx.registry.driver.read(blobPath(digest), range);
-  return new Response(body, { status, headers });
+  return new Response(range ? body : checkedBody(ctx.registry, digest, body), { status, headers });
+}
+
+/**
+ * A full pull, hashed on the way the first time this process serves the blob (hashing halves
+ * pull throughput, so later pulls stream unchecked; `fsck` re-hashes everything). Bad bytes are
+ * logged, quarantined, and break the transfer.
+ */
+function checkedBody(registry: Registry, digest: Digest, body: ReadableStream<Uint8Array>) {
+  const verified = verifiedBlobs(registry);
+  if (verified.has(digest.value)) return body;
+  return verifyingStream(body, digest, async (actual) => {
+    log.error("blob corrupt on read", { "blob.digest": digest.value, "blob.actual": actual });
+    const key = await quarantineBlob(registry, digest);
+    log.error("blob quarantined", { "blob.digest": digest.value, "storage.key": key });
+  }, () => verified.add(digest.value));
 }
 
 export async function deleteBlob(ctx: Context): Promise<Response> {
@@ -66,8 +84,8 @@ export function parseRange(
     return { start: Math.max(0, size - suffix), end: size };
   }
   const start = Number(match[1]);
-  const last = match[2] === "" ? size - 1 : Number(match[2]);
-  if (last < start) return undefined;
-  if (start >= size) return "unsatisfiable";
-  return { start, end: Math.min(last, size - 1) + 1 };
+  const last = match[2] === "" ? undefined : Number(match[2]);
+  if (last !== undefined && last < start) return undefined;
+  if (start >= size) return "unsatisfiable"; // `bytes=<size>-` too
+  return { start, end: Math.min(last ?? size - 1, size - 1) + 1 };
 }

@@ -19,6 +19,8 @@ import {
   type Registry,
   writeJson,
 } from "../registry.ts";
+import { pin, unpin } from "../pins.ts";
+import { addToCatalog } from "./catalog.ts";
 import { blobPath, referrerPath, revisionLinkPath, tagPath, tagsPath } from "../storage/paths.ts";
 
 /** What the spec and distribution accept (4 MiB); containerd refuses larger anyway. */
@@ -61,17 +63,44 @@ export async function putManifest(ctx: Context): Promise<Response> {
     });
   }
   const manifest = parseManifest(body, ctx.request.headers.get("content-type"));
-  await requireReferencesExist(ctx.registry, name, manifest);
+  const registry = ctx.registry;
+  // Everything checked stays pinned against GC until the revision and tag are written.
+  const pinned = await requireReferencesExist(registry, name, manifest);
+  try {
+    await storeManifest(ctx, name, reference, digest, manifest, body, pinned);
+  } finally {
+    unpin(registry.pins, pinned);
+  }
 
+  const headers = new Headers({
+    "location": externalUrl(ctx, `/v2/${name}/manifests/${digest.value}`),
+    "docker-content-digest": digest.value,
+    "content-length": "0",
+  });
+  if (manifest.subject) headers.set("oci-subject", manifest.subject.value);
+  return new Response(null, { status: 201, headers });
+}
+
+async function storeManifest(
+  ctx: Context,
+  name: string,
+  reference: { tag: string } | { digest: Digest },
+  digest: Digest,
+  manifest: ParsedManifest,
+  body: Uint8Array<ArrayBuffer>,
+  pinned: Digest[],
+): Promise<void> {
   const registry = ctx.registry;
   const revision: Revision = { mediaType: manifest.mediaType, size: body.length };
   if (manifest.subject) revision.subject = manifest.subject.value;
   // Bytes before the links that name them: a crash in between leaves only unreferenced bytes.
-  await registry.withLock(blobPath(digest), async () => {
+  await pin(registry, digest, async () => {
     if (!await orMissing(registry.driver.stat(blobPath(digest)))) {
       await registry.driver.put(blobPath(digest), body);
     }
+    return true;
   });
+  pinned.push(digest);
   await registry.withLock(manifestLock(name, digest), async () => {
     await writeJson(registry, revisionLinkPath(name, digest), revision);
     if (manifest.subject) {
@@ -90,18 +119,11 @@ export async function putManifest(ctx: Context): Promise<Response> {
     const cached = { mediaType: manifest.mediaType, bytes: body };
     registry.cache?.manifests.set(`${name}@${digest.value}`, cached, body.length);
   });
+  await addToCatalog(registry, name);
   if ("tag" in reference) {
     const tag = reference.tag;
     await registry.withLock(tagsLock(name), () => writeTag(registry, name, tag, digest));
   }
-
-  const headers = new Headers({
-    "location": externalUrl(ctx, `/v2/${name}/manifests/${digest.value}`),
-    "docker-content-digest": digest.value,
-    "content-length": "0",
-  });
-  if (manifest.subject) headers.set("oci-subject", manifest.subject.value);
-  return new Response(null, { status: 201, headers });
 }
 
 export async function getManifest(ctx: Context): Promise<Response> {
@@ -317,15 +339,33 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-async function requireReferencesExist(registry: Registry, name: string, manifest: ParsedManifest) {
+/** Checks each reference under its digest's lock and pins it (src/pins.ts); the caller unpins. */
+async function requireReferencesExist(
+  registry: Registry,
+  name: string,
+  manifest: ParsedManifest,
+): Promise<Digest[]> {
   const missing: string[] = [];
-  await Promise.all(manifest.references.map(async ({ digest, needs }) => {
-    const present = needs === "blob"
-      ? await linkedBlobSize(registry, name, digest) !== undefined
-      : await orMissing(registry.driver.stat(revisionLinkPath(name, digest))) !== undefined;
-    if (!present) missing.push(digest.value);
+  const pinned: Digest[] = [];
+  const checks = await Promise.allSettled(manifest.references.map(async ({ digest, needs }) => {
+    const present = await pin(
+      registry,
+      digest,
+      async () =>
+        needs === "blob"
+          ? await linkedBlobSize(registry, name, digest) !== undefined
+          : await orMissing(registry.driver.stat(revisionLinkPath(name, digest))) !== undefined,
+    );
+    if (present) pinned.push(digest);
+    else missing.push(digest.value);
   }));
+  const failed = checks.find((c) => c.status === "rejected");
+  if (failed) {
+    unpin(registry.pins, pinned);
+    throw failed.reason;
+  }
   if (missing.length > 0) {
+    unpin(registry.pins, pinned);
     throw new RegistryError(
       "MANIFEST_BLOB_UNKNOWN",
       "manifest references unknown blobs or manifests",
@@ -334,4 +374,5 @@ async function requireReferencesExist(registry: Registry, name: string, manifest
       },
     );
   }
+  return pinned;
 }

@@ -24,7 +24,10 @@ export async function listTags(ctx: Context): Promise<Response> {
 
 /** GET /v2/tags/list: `{"repositories":[{"name","tags"}]}`, sorted by name. */
 export async function listAllTags(ctx: Context): Promise<Response> {
-  const names = await listRepositories(ctx.registry);
+  // With auth on, only the repositories the caller may pull are listed.
+  const names = (await listRepositories(ctx.registry)).filter((name) =>
+    ctx.access?.canList(name) ?? true
+  );
   const repositories = await Promise.all(
     names.map(async (name) => ({ name, tags: await sortedTags(ctx.registry, name) })),
   );

@@ -15,6 +15,7 @@ import {
   writeJson,
 } from "../registry.ts";
 import { blobPath, uploadDataPath, uploadInfoPath, uploadPath } from "../storage/paths.ts";
+import { digestLock, touch } from "../pins.ts";
 
 interface UploadInfo {
   name: string;
@@ -28,7 +29,11 @@ export async function startUpload(ctx: Context): Promise<Response> {
   const name = repositoryName(ctx);
   const params = ctx.url.searchParams;
   const mount = params.get("mount");
-  if (mount !== null) {
+  const from = params.get("from");
+  // With auth on, a mount needs `pull` on `from` (else: a normal upload); a blob of unknown origin
+  // (no `from`) cannot be vouched for, so automatic mounting is off then.
+  const mayMount = !ctx.access || (from !== null && isName(from) && ctx.access.canPull(from));
+  if (mount !== null && mayMount) {
     const mounted = await tryMount(ctx.registry, name, mount, params.get("from"));
     if (mounted) return blobCreated(ctx, name, mounted);
   }
@@ -101,15 +106,19 @@ async function tryMount(
 ): Promise<Digest | undefined> {
   const digest = parseDigest(mount);
   if (!digest) return undefined;
+  if (from !== null && !isName(from)) return undefined;
   // Without `from`, any known blob may be mounted ("automatic content discovery").
-  const known = from === null
-    ? await blobSize(registry, digest)
-    : isName(from)
-    ? await linkedBlobSize(registry, from, digest)
-    : undefined;
-  if (known === undefined) return undefined;
-  await linkBlob(registry, name, digest);
-  return digest;
+  // Check and link under the digest's lock, so a GC sweep cannot fall in between (src/gc.ts).
+  const mounted = await registry.withLock(digestLock(digest), async () => {
+    const known = from === null
+      ? await blobSize(registry, digest)
+      : await linkedBlobSize(registry, from, digest);
+    if (known === undefined) return false;
+    await linkBlob(registry, name, digest);
+    touch(registry.pins, digest);
+    return true;
+  });
+  return mounted ? digest : undefined;
 }
 
 async function requireSession(ctx: Context): Promise<{ name: string; uuid: string }> {
@@ -179,12 +188,14 @@ async function complete(
       detail: { expected: digest.value, actual },
     });
   }
-  await registry.withLock(blobPath(digest), async () => {
+  // Bytes and link under the digest's lock, touched for a running GC pass (src/gc.ts).
+  await registry.withLock(digestLock(digest), async () => {
     if (await blobSize(registry, digest) === undefined) {
       await registry.driver.move(data, blobPath(digest));
     }
+    await linkBlob(registry, name, digest);
+    touch(registry.pins, digest);
   });
-  await linkBlob(registry, name, digest);
   await dropSession(registry, uuid);
 }
 

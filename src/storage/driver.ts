@@ -39,6 +39,8 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Deletes an object or everything under a prefix; absent keys are not an error. */
   delete(key: string): Promise<void>;
+  /** Optional start-up check that the backing store is reachable; rejects with one clear line. */
+  ready?(): Promise<void>;
 }
 
 /** A driver's only error of its own: the key does not exist. */

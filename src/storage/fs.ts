@@ -17,7 +17,11 @@ export function createFsDriver(root: string): StorageDriver {
     try {
       return await op();
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) throw new NotFoundError(key);
+      // A file where a directory was expected, or a prefix asked for as an object: no such key.
+      if (
+        error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+        error instanceof Deno.errors.IsADirectory
+      ) throw new NotFoundError(key);
       throw error;
     }
   }
@@ -57,7 +61,11 @@ export function createFsDriver(root: string): StorageDriver {
       const target = path(key);
       await Deno.mkdir(dirname(target), { recursive: true });
       using file = await Deno.open(target, { append: true, create: true });
-      for await (const chunk of chunks) await writeAll(file, chunk);
+      // Synchronous on purpose. An async write per 16-64 KiB body chunk is a trip to a blocking
+      // thread, and while it is pending Deno.serve keeps reading the request body into memory:
+      // a 1 GiB push measured 33 s and 156 MiB peak RSS that way, 2.3 s and 108 MiB like this.
+      // A page-cache write takes microseconds, and blocking the loop for it is backpressure.
+      for await (const chunk of chunks) writeAllSync(file, chunk);
       return (await file.stat()).size;
     },
 
@@ -96,6 +104,11 @@ export function createFsDriver(root: string): StorageDriver {
       });
     },
   };
+}
+
+function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
+  let written = 0;
+  while (written < data.length) written += file.writeSync(data.subarray(written));
 }
 
 async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {

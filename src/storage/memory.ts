@@ -21,31 +21,35 @@ export function createMemoryDriver(): StorageDriver {
   return {
     kind: "memory",
 
-    stat(key) {
-      const { size, modified } = lookup(key);
-      return Promise.resolve({ size, modified });
-    },
+    // Promise.try: a missing or invalid key is a rejection, never a synchronous throw.
+    stat: (key) =>
+      Promise.try(() => {
+        const { size, modified } = lookup(key);
+        return { size, modified };
+      }),
 
-    get(key) {
-      const { chunks, size } = lookup(key);
-      return Promise.resolve(concat(chunks, size));
-    },
+    get: (key) =>
+      Promise.try(() => {
+        const { chunks, size } = lookup(key);
+        return concat(chunks, size);
+      }),
 
-    put(key, data) {
-      objects.set(checkKey(key), {
-        chunks: [data.slice()],
-        size: data.length,
-        modified: new Date(),
-      });
-      return Promise.resolve();
-    },
+    put: (key, data) =>
+      Promise.try(() => {
+        objects.set(checkKey(key), {
+          chunks: [data.slice()],
+          size: data.length,
+          modified: new Date(),
+        });
+      }),
 
-    read(key, range) {
-      const { chunks, size } = lookup(key);
-      const start = range?.start ?? 0;
-      const end = range?.end ?? size;
-      return Promise.resolve(ReadableStream.from(slices(chunks, start, end)));
-    },
+    read: (key, range) =>
+      Promise.try(() => {
+        const { chunks, size } = lookup(key);
+        const start = range?.start ?? 0;
+        const end = range?.end ?? size;
+        return ReadableStream.from(slices(chunks, start, end));
+      }),
 
     async append(key, source) {
       checkKey(key);
@@ -62,29 +66,31 @@ export function createMemoryDriver(): StorageDriver {
       return object.size;
     },
 
-    list(prefix) {
-      const base = `${checkKey(prefix)}/`;
-      const names = new Set<string>();
-      for (const key of objects.keys()) {
-        if (key.startsWith(base)) names.add(key.slice(base.length).split("/", 1)[0]);
-      }
-      return Promise.resolve([...names]);
-    },
+    list: (prefix) =>
+      Promise.try(() => {
+        const base = `${checkKey(prefix)}/`;
+        const names = new Set<string>();
+        for (const key of objects.keys()) {
+          if (key.startsWith(base)) names.add(key.slice(base.length).split("/", 1)[0]);
+        }
+        return [...names];
+      }),
 
-    move(from, to) {
-      const object = lookup(from);
-      objects.delete(from);
-      objects.set(checkKey(to), object);
-      return Promise.resolve();
-    },
+    move: (from, to) =>
+      Promise.try(() => {
+        checkKey(to); // before the source goes
+        const object = lookup(from);
+        objects.delete(from);
+        objects.set(to, object);
+      }),
 
-    delete(key) {
-      checkKey(key);
-      objects.delete(key);
-      const base = `${key}/`;
-      for (const other of objects.keys()) if (other.startsWith(base)) objects.delete(other);
-      return Promise.resolve();
-    },
+    delete: (key) =>
+      Promise.try(() => {
+        checkKey(key);
+        objects.delete(key);
+        const base = `${key}/`;
+        for (const other of objects.keys()) if (other.startsWith(base)) objects.delete(other);
+      }),
   };
 }
 

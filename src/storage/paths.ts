@@ -13,8 +13,14 @@
  *   _manifests/tags/<tag>                      holds the digest the tag points to
  *   _referrers/<alg>/<hex>/<ralg>-<rhex>       a manifest whose subject is <alg>:<hex>; holds its
  *                                              descriptor (mediaType, size, artifactType, annotations)
+ * _catalog/<name, "/" written "~">             empty: the repository has held a manifest; the
+ *                                              catalog is one listing of this folder (S3: one
+ *                                              request per 1000 repositories, not a tree walk)
+ * _catalog/_indexed                            empty: every repository is in the folder above
  * _uploads/<uuid>/info                         {"name","startedAt"} of an upload session
  * _uploads/<uuid>/data                         the bytes received so far
+ * _quarantine/blobs/<alg>/<hex>                a blob whose bytes did not match its digest (fsck
+ *                                              --repair, or a pull that caught it); never served
  * ```
  *
  * Name components never start with `_`, so `_layers`, `_manifests`, `_referrers` cannot collide
@@ -25,6 +31,9 @@ import type { Digest } from "../grammar.ts";
 
 export const REPOSITORIES = "repositories";
 export const UPLOADS = "_uploads";
+export const CATALOG = "_catalog";
+export const BLOBS = "blobs";
+export const QUARANTINE = "_quarantine";
 
 export const blobPath = (d: Digest) => `blobs/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`;
 
@@ -48,8 +57,25 @@ export const referrersPath = (name: string, subject: Digest) =>
 export const referrerPath = (name: string, subject: Digest, referrer: Digest) =>
   `${referrersPath(name, subject)}/${referrer.algorithm}-${referrer.encoded}`;
 
+export const layersPath = (name: string) => `${repositoryPath(name)}/_layers`;
+
+export const revisionsPath = (name: string) => `${manifestsPath(name)}/revisions`;
+
+/** Every subject with referrers in the repository: `<this>/<alg>/<hex>/<ralg>-<rhex>`. */
+export const allReferrersPath = (name: string) => `${repositoryPath(name)}/_referrers`;
+
+export const quarantinePath = (d: Digest) => `${QUARANTINE}/blobs/${d.algorithm}/${d.encoded}`;
+
 export const uploadPath = (uuid: string) => `${UPLOADS}/${uuid}`;
 
 export const uploadInfoPath = (uuid: string) => `${uploadPath(uuid)}/info`;
 
 export const uploadDataPath = (uuid: string) => `${uploadPath(uuid)}/data`;
+
+/** The catalog entry of a repository (names never hold `~`, so the encoding is reversible). */
+export const catalogEntryPath = (name: string) => `${CATALOG}/${name.replaceAll("/", "~")}`;
+
+/** The entry that says the index is complete (written once the store has been walked). */
+export const CATALOG_INDEXED = "_indexed";
+
+export const catalogIndexedPath = `${CATALOG}/${CATALOG_INDEXED}`;

@@ -1,0 +1,1071 @@
+// Simple Registry vs. CNCF distribution, side by side (issue 4).
+//
+//   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
+//     concurrent,rss,ceilings] [--out bench/results.json] [--runs N]
+//     [--hey-duration S] [--no-dist] [--no-sr] [--sr-main PATH] [--keep]
+//
+// Every figure is the median over --runs timed runs after one warm-up run.
+// MB = 10^6 bytes. The client writes request bodies from one reused buffer
+// over raw sockets (bench/http.ts); its ceiling is measured against trivial
+// sinks (bench/sink.ts) in the "ceilings" section.
+
+import { parseArgs } from "node:util";
+import { HttpConn } from "./http.ts";
+import {
+  type Blob,
+  blob,
+  CONFIG_JSON,
+  deleteBlob,
+  makePattern,
+  manifestFor,
+  MiB,
+  OCI_MANIFEST,
+  pullBlob,
+  pushBytes,
+  pushChunked,
+  pushMonolithic,
+  putManifest,
+} from "./oci.ts";
+import {
+  type CpuSnapshot,
+  cpuSnapshot,
+  type CpuUsage,
+  cpuUsage,
+  currentRss,
+  peakRss,
+  resetPeakRss,
+} from "./proc.ts";
+import {
+  distInstalled,
+  HOST,
+  type Server,
+  startDistribution,
+  startSimpleRegistry,
+  startSink,
+} from "./servers.ts";
+
+const GiB = 1 << 30;
+const MB = 1e6;
+
+// ---------------------------------------------------------------- options
+
+const { values: opt } = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    out: { type: "string" },
+    runs: { type: "string" },
+    "hey-duration": { type: "string" },
+    "no-dist": { type: "boolean", default: false },
+    "no-sr": { type: "boolean", default: false },
+    "sr-main": { type: "string" },
+    "dist-no-cache": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    "quiet-wait": { type: "string" },
+    "quiet-cores": { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+
+const SECTIONS = [
+  "mono",
+  "chunked",
+  "manifest",
+  "concurrent",
+  "rss",
+  "ceilings",
+] as const;
+type Section = typeof SECTIONS[number];
+
+if (opt.help) {
+  console.log(
+    `usage: deno run -A bench/main.ts [--quick] [--only ${
+      SECTIONS.join(",")
+    }]\n  [--out FILE] [--runs N] [--hey-duration SECONDS] [--no-dist] [--no-sr]\n  [--sr-main PATH] [--dist-no-cache] [--keep]\n` +
+      `env BENCH_SR_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds deno flags for the registry`,
+  );
+  Deno.exit(0);
+}
+
+const quick = opt.quick;
+const only = new Set<Section>();
+for (const s of (opt.only ?? "").split(",").map((x) => x.trim())) {
+  if (!s) continue;
+  if (!SECTIONS.includes(s as Section)) {
+    console.error(`unknown section ${s}; sections: ${SECTIONS.join(", ")}`);
+    Deno.exit(2);
+  }
+  only.add(s as Section);
+}
+const want = (s: Section) => only.size === 0 || only.has(s);
+const RUNS = Math.max(1, Number(opt.runs ?? (quick ? 2 : 5)));
+const HEY_SECONDS = Number(opt["hey-duration"] ?? (quick ? 1 : 5));
+const MONO_SIZES = quick ? [MiB, 64 * MiB] : [MiB, 64 * MiB, GiB];
+const CHUNKED_SIZE = 256 * MiB;
+const CHUNK = 8 * MiB;
+const CONC_CLIENTS = 16;
+const CONC_SIZE = 4 * MiB;
+const SINK_SIZE = quick ? 256 * MiB : GiB;
+/** Small blobs are pushed/pulled in batches of this many bytes per run. */
+const BATCH_BYTES = 64 * MiB;
+/** Before each timed run, wait up to this many seconds for other processes to go quiet. */
+const QUIET_WAIT = Number(opt["quiet-wait"] ?? (quick ? 2 : 10));
+const QUIET_CORES = Number(opt["quiet-cores"] ?? 0.3);
+/** Total budget for such waits, seconds. */
+const QUIET_BUDGET = quick ? 30 : 300;
+const repoRoot = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const srMain = opt["sr-main"] ?? `${repoRoot}/main.ts`;
+const outPath = opt.out ?? `${repoRoot}/bench/results.json`;
+
+// ---------------------------------------------------------------- results
+
+interface Stat {
+  median: number;
+  runs: number[];
+  min: number;
+  max: number;
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length === 0
+    ? NaN
+    : s.length % 2
+    ? s[(s.length - 1) / 2]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return { median: m, runs: xs, min: s[0], max: s[s.length - 1] };
+}
+
+interface Figure {
+  id: string;
+  label: string;
+  unit: string;
+  better: "higher" | "lower";
+  /** target text and check (ratio SR/dist or absolute SR value) */
+  target?: string;
+  check?: (sr: number, dist: number | undefined) => boolean;
+  values: Record<string, Stat>;
+  cpu: Record<string, CpuUsage>;
+  errors: Record<string, string>;
+  notes: Record<string, unknown>;
+}
+
+const figures: Figure[] = [];
+const figById = new Map<string, Figure>();
+
+function figure(
+  id: string,
+  label: string,
+  unit: string,
+  better: "higher" | "lower",
+  target?: string,
+  check?: Figure["check"],
+): Figure {
+  let f = figById.get(id);
+  if (!f) {
+    f = {
+      id,
+      label,
+      unit,
+      better,
+      target,
+      check,
+      values: {},
+      cpu: {},
+      errors: {},
+      notes: {},
+    };
+    figById.set(id, f);
+    figures.push(f);
+  }
+  return f;
+}
+
+const ratioAtLeast = (k: number) => (sr: number, d: number | undefined) =>
+  d !== undefined && sr / d >= k;
+const atMost = (k: number) => (sr: number) => sr <= k;
+
+interface SectionCpu {
+  section: string;
+  server: string;
+  usage: CpuUsage;
+}
+const sectionCpu: SectionCpu[] = [];
+const ceilings: Record<string, Stat | number | string> = {};
+const log = (s: string) => console.error(`[bench] ${s}`);
+
+const quiet = { waits: 0, waitedSeconds: 0, gaveUp: 0 };
+
+/**
+ * Waits (bounded) until processes that are not ours use less than
+ * QUIET_CORES, sampling 250 ms windows: the machine is shared.
+ */
+async function waitQuiet(): Promise<void> {
+  if (QUIET_WAIT <= 0 || quiet.waitedSeconds >= QUIET_BUDGET) return;
+  const t0 = performance.now();
+  const until = t0 + QUIET_WAIT * 1000;
+  let ok = false;
+  for (let i = 0; i < 1000 && performance.now() < until; i++) {
+    const a = cpuSnapshot({});
+    await new Promise((r) => setTimeout(r, 250));
+    if (cpuUsage(a, cpuSnapshot({})).othersCores < QUIET_CORES) {
+      ok = true;
+      break;
+    }
+  }
+  quiet.waits++;
+  quiet.waitedSeconds += (performance.now() - t0) / 1000;
+  if (!ok) quiet.gaveUp++;
+}
+
+/** Accumulates CPU usage over several timed intervals. */
+class CpuAcc {
+  #pids: Record<string, number>;
+  #a: CpuSnapshot | null = null;
+  #sum: CpuUsage | null = null;
+  constructor(pids: Record<string, number>) {
+    this.#pids = pids;
+  }
+  async start(): Promise<void> {
+    await waitQuiet();
+    this.#a = cpuSnapshot(this.#pids);
+  }
+  stop(): void {
+    if (!this.#a) return;
+    const u = cpuUsage(this.#a, cpuSnapshot(this.#pids));
+    this.#a = null;
+    if (!this.#sum) {
+      this.#sum = u;
+      return;
+    }
+    // Combine as time-weighted averages.
+    const s = this.#sum;
+    const t = s.seconds + u.seconds;
+    const w = (x: number, y: number) => (x * s.seconds + y * u.seconds) / t;
+    const servers: Record<string, number> = {};
+    for (const k of Object.keys(u.servers)) {
+      servers[k] = w(s.servers[k] ?? 0, u.servers[k]);
+    }
+    this.#sum = {
+      seconds: t,
+      othersCores: w(s.othersCores, u.othersCores),
+      kernelCores: w(s.kernelCores, u.kernelCores),
+      stealCores: w(s.stealCores, u.stealCores),
+      machineCores: w(s.machineCores, u.machineCores),
+      oursCores: w(s.oursCores, u.oursCores),
+      servers,
+    };
+  }
+  get usage(): CpuUsage | null {
+    return this.#sum;
+  }
+}
+
+// ---------------------------------------------------------------- sections
+
+const pattern = makePattern();
+const pullBuf = new Uint8Array(8 * MiB);
+
+function sizeLabel(n: number): string {
+  return n >= GiB ? `${n / GiB} GiB` : `${n / MiB} MiB`;
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function sectionMono(s: Server, rssOnly: boolean): Promise<void> {
+  const sizes = rssOnly ? MONO_SIZES.filter((x) => x >= GiB) : MONO_SIZES;
+  if (sizes.length === 0) {
+    log("rss: no 1 GiB size in --quick mode; using 64 MiB");
+    sizes.push(64 * MiB);
+  }
+  const c = new HttpConn(HOST, s.port);
+  try {
+    for (const size of sizes) {
+      const L = sizeLabel(size);
+      const repo = `bench/mono-${size}`;
+      const batch = Math.max(1, Math.floor(BATCH_BYTES / size));
+      const tag = `mono-${size}`;
+      const blobsOf = (run: number) =>
+        Array.from({ length: batch }, (_, k) => blob(pattern, tag, run * batch + k, size));
+      log(`${s.key}: push ${L} x${batch} per run, ${RUNS} runs + warm-up`);
+      // warm-up (blob kept for the pulls)
+      const warm = blobsOf(0);
+      for (const b of warm) await pushMonolithic(c, repo, b);
+      const push = figure(
+        `push_${L.replace(" ", "")}`,
+        `push ${L} monolithic`,
+        "MB/s",
+        "higher",
+        size === GiB || size === MiB ? "≥ 4× dist" : undefined,
+        size === GiB || size === MiB ? ratioAtLeast(4) : undefined,
+      );
+      const rssFig = figure(
+        `rss_push_${L.replace(" ", "")}`,
+        `peak RSS, push ${L}`,
+        "MiB",
+        "lower",
+        size === GiB ? "≤ 100 MiB" : undefined,
+        size === GiB ? atMost(100) : undefined,
+      );
+      const acc = new CpuAcc({ [s.key]: s.pid });
+      const rates: number[] = [];
+      const rss: number[] = [];
+      try {
+        for (let r = 1; r <= RUNS; r++) {
+          const bl = blobsOf(r); // digests computed here, outside the timing
+          resetPeakRss(s.pid);
+          await acc.start();
+          const secs = await timed(async () => {
+            for (const b of bl) await pushMonolithic(c, repo, b);
+          });
+          acc.stop();
+          rss.push(peakRss(s.pid) / MiB);
+          rates.push(size * batch / MB / secs);
+          if (size >= 64 * MiB) {
+            for (const b of bl) await deleteBlob(c, repo, b.digest);
+          }
+        }
+        push.values[s.key] = stat(rates);
+        rssFig.values[s.key] = stat(rss);
+        if (acc.usage) push.cpu[s.key] = acc.usage;
+      } catch (e) {
+        push.errors[s.key] = String(e);
+        log(`${s.key}: push ${L} failed: ${e}`);
+        continue;
+      }
+      if (rssOnly) {
+        if (size >= 64 * MiB) {
+          for (const b of warm) await deleteBlob(c, repo, b.digest).catch(() => 0);
+        }
+        continue;
+      }
+
+      // pulls of the warm-up blobs
+      const pull = figure(
+        `pull_${L.replace(" ", "")}`,
+        `pull ${L}`,
+        "MB/s",
+        "higher",
+        size === GiB ? "≥ 1× dist" : undefined,
+        size === GiB ? ratioAtLeast(1) : undefined,
+      );
+      try {
+        for (const b of warm) {
+          const n = await pullBlob(c, repo, b.digest, pullBuf, true);
+          if (n !== size) throw new Error(`pulled ${n} bytes, want ${size}`);
+        }
+        const pacc = new CpuAcc({ [s.key]: s.pid });
+        const prates: number[] = [];
+        for (let r = 1; r <= RUNS; r++) {
+          let got = 0;
+          await pacc.start();
+          const secs = await timed(async () => {
+            for (const b of warm) got += await pullBlob(c, repo, b.digest, pullBuf);
+          });
+          pacc.stop();
+          if (got !== size * batch) throw new Error(`pulled ${got} bytes`);
+          prates.push(got / MB / secs);
+        }
+        pull.values[s.key] = stat(prates);
+        if (pacc.usage) pull.cpu[s.key] = pacc.usage;
+      } catch (e) {
+        pull.errors[s.key] = String(e);
+        log(`${s.key}: pull ${L} failed: ${e}`);
+      }
+      if (size >= 64 * MiB) {
+        for (const b of warm) await deleteBlob(c, repo, b.digest).catch(() => 0);
+      }
+    }
+  } finally {
+    c.close();
+  }
+}
+
+async function sectionChunked(s: Server): Promise<void> {
+  const L = sizeLabel(CHUNKED_SIZE);
+  const f = figure(
+    "push_chunked_256MiB",
+    `chunked push ${L} (${CHUNK / MiB} MiB PATCHes)`,
+    "MB/s",
+    "higher",
+    "≥ 4× dist",
+    ratioAtLeast(4),
+  );
+  const c = new HttpConn(HOST, s.port);
+  const repo = "bench/chunked";
+  try {
+    log(`${s.key}: chunked push ${L}, ${RUNS} runs + warm-up`);
+    const acc = new CpuAcc({ [s.key]: s.pid });
+    const rates: number[] = [];
+    for (let r = 0; r <= RUNS; r++) {
+      const b = blob(pattern, "chunked", r, CHUNKED_SIZE);
+      if (r > 0) await acc.start();
+      const secs = await timed(() => pushChunked(c, repo, b, CHUNK));
+      if (r > 0) {
+        acc.stop();
+        rates.push(CHUNKED_SIZE / MB / secs);
+      }
+      await deleteBlob(c, repo, b.digest).catch(() => 0);
+    }
+    f.values[s.key] = stat(rates);
+    if (acc.usage) f.cpu[s.key] = acc.usage;
+  } catch (e) {
+    f.errors[s.key] = String(e);
+    log(`${s.key}: chunked failed: ${e}`);
+  } finally {
+    c.close();
+  }
+}
+
+interface HeyResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  ok: number;
+  other: number;
+  errors: number;
+}
+
+function parseHey(out: string): HeyResult {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : NaN;
+  };
+  let ok = 0, other = 0, errors = 0;
+  const statusPart = out.split("Status code distribution:")[1] ?? "";
+  const [codes, errs] = statusPart.split("Error distribution:");
+  for (const m of codes.matchAll(/\[(\d+)\]\s+(\d+) responses/g)) {
+    if (m[1] === "200") ok += Number(m[2]);
+    else other += Number(m[2]);
+  }
+  for (const m of (errs ?? "").matchAll(/^\s*\[(\d+)\]/gm)) {
+    errors += Number(m[1]);
+  }
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    p50: num(/50%+ in ([\d.]+) secs/) * 1000,
+    p99: num(/99%+ in ([\d.]+) secs/) * 1000,
+    ok,
+    other,
+    errors,
+  };
+}
+
+async function runHey(
+  url: string,
+  method: string,
+  conc: number,
+  secs: number,
+): Promise<HeyResult> {
+  const o = await new Deno.Command("/usr/bin/hey", {
+    args: [
+      "-z",
+      `${secs}s`,
+      "-c",
+      String(conc),
+      "-m",
+      method,
+      "-H",
+      `Accept: ${OCI_MANIFEST}`,
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(o.stdout);
+  const r = parseHey(text);
+  if (!Number.isFinite(r.rps)) {
+    throw new Error(`hey output not understood:\n${text}\n${new TextDecoder().decode(o.stderr)}`);
+  }
+  return r;
+}
+
+async function sectionManifest(s: Server): Promise<void> {
+  const repo = "bench/manifest";
+  const c = new HttpConn(HOST, s.port);
+  try {
+    const cfg = await pushBytes(c, repo, CONFIG_JSON);
+    const layer = blob(pattern, "manifest-layer", 0, 4096);
+    await pushMonolithic(c, repo, layer);
+    const m = manifestFor({ digest: cfg, size: CONFIG_JSON.length }, [
+      { digest: layer.digest, size: layer.length },
+    ]);
+    await putManifest(c, repo, "latest", m);
+  } catch (e) {
+    for (const conc of [1, 16, 64]) {
+      for (const method of ["HEAD", "GET"]) {
+        figure(`${method.toLowerCase()}_c${conc}_rps`, "", "", "higher")
+          .errors[s.key] = String(e);
+      }
+    }
+    log(`${s.key}: manifest setup failed: ${e}`);
+    return;
+  } finally {
+    c.close();
+  }
+  const url = `http://${HOST}:${s.port}/v2/${repo}/manifests/latest`;
+  for (const conc of [1, 16, 64]) {
+    for (const method of ["HEAD", "GET"]) {
+      const k = conc === 1 ? 3 : conc === 64 ? 4 : undefined;
+      const rps = figure(
+        `${method.toLowerCase()}_c${conc}_rps`,
+        `manifest ${method} c=${conc}`,
+        "req/s",
+        "higher",
+        k ? `≥ ${k}× dist` : undefined,
+        k ? ratioAtLeast(k) : undefined,
+      );
+      const p50 = figure(
+        `${method.toLowerCase()}_c${conc}_p50`,
+        `manifest ${method} c=${conc} p50`,
+        "ms",
+        "lower",
+      );
+      const p99 = figure(
+        `${method.toLowerCase()}_c${conc}_p99`,
+        `manifest ${method} c=${conc} p99`,
+        "ms",
+        "lower",
+        conc === 64 ? "≤ 30 ms" : undefined,
+        conc === 64 ? atMost(30) : undefined,
+      );
+      log(`${s.key}: hey ${method} c=${conc} ${HEY_SECONDS}s x${RUNS} + warm-up`);
+      try {
+        await runHey(url, method, conc, 1);
+        const acc = new CpuAcc({ [s.key]: s.pid });
+        const rs: HeyResult[] = [];
+        for (let r = 0; r < RUNS; r++) {
+          await acc.start();
+          rs.push(await runHey(url, method, conc, HEY_SECONDS));
+          acc.stop();
+        }
+        rps.values[s.key] = stat(rs.map((x) => x.rps));
+        p50.values[s.key] = stat(rs.map((x) => x.p50));
+        p99.values[s.key] = stat(rs.map((x) => x.p99));
+        if (acc.usage) rps.cpu[s.key] = acc.usage;
+        const bad = rs.reduce((a, x) => a + x.other + x.errors, 0);
+        rps.notes[s.key] = {
+          non200: rs.reduce((a, x) => a + x.other, 0),
+          errors: rs.reduce((a, x) => a + x.errors, 0),
+        };
+        if (bad > 0) {
+          rps.errors[s.key] = `${bad} non-200 responses or errors`;
+        }
+      } catch (e) {
+        rps.errors[s.key] = String(e);
+        log(`${s.key}: hey failed: ${e}`);
+      }
+    }
+  }
+}
+
+async function sectionConcurrent(s: Server): Promise<void> {
+  const repo = "bench/concurrent";
+  const f = figure(
+    "concurrent_16x4MiB",
+    `${CONC_CLIENTS} concurrent pushes of ${sizeLabel(CONC_SIZE)} + manifest`,
+    "MB/s",
+    "higher",
+    "≥ 3.5× dist",
+    ratioAtLeast(3.5),
+  );
+  const ef = figure(
+    "concurrent_errors",
+    `${CONC_CLIENTS} concurrent pushes: errors`,
+    "count",
+    "lower",
+    "0",
+    (sr) => sr === 0,
+  );
+  let cfg: string;
+  const c0 = new HttpConn(HOST, s.port);
+  try {
+    cfg = await pushBytes(c0, repo, CONFIG_JSON);
+  } catch (e) {
+    f.errors[s.key] = String(e);
+    return;
+  } finally {
+    c0.close();
+  }
+  log(`${s.key}: ${CONC_CLIENTS} concurrent pushes, ${RUNS} runs + warm-up`);
+  const acc = new CpuAcc({ [s.key]: s.pid });
+  const rates: number[] = [];
+  const errs: number[] = [];
+  const firstErr: string[] = [];
+  for (let r = 0; r <= RUNS; r++) {
+    const blobs: Blob[] = Array.from(
+      { length: CONC_CLIENTS },
+      (_, i) => blob(pattern, "concurrent", r * CONC_CLIENTS + i, CONC_SIZE),
+    );
+    const manifests = blobs.map((b) =>
+      manifestFor({ digest: cfg, size: CONFIG_JSON.length }, [
+        { digest: b.digest, size: b.length },
+      ])
+    );
+    let errors = 0;
+    if (r > 0) await acc.start();
+    const secs = await timed(async () => {
+      await Promise.all(blobs.map(async (b, i) => {
+        const c = new HttpConn(HOST, s.port);
+        try {
+          await pushMonolithic(c, repo, b);
+          await putManifest(c, repo, `r${r}-c${i}`, manifests[i]);
+        } catch (e) {
+          errors++;
+          if (firstErr.length < 3) firstErr.push(String(e));
+        } finally {
+          c.close();
+        }
+      }));
+    });
+    if (r > 0) {
+      acc.stop();
+      rates.push(CONC_CLIENTS * CONC_SIZE / MB / secs);
+      errs.push(errors);
+    }
+  }
+  f.values[s.key] = stat(rates);
+  ef.values[s.key] = stat(errs);
+  ef.values[s.key].median = errs.reduce((a, b) => a + b, 0); // total errors
+  if (firstErr.length) ef.errors[s.key] = firstErr.join(" | ");
+  if (acc.usage) f.cpu[s.key] = acc.usage;
+}
+
+async function sectionCeilings(root: string): Promise<void> {
+  // One-core SHA-256 with openssl.
+  log("ceilings: openssl speed -evp sha256");
+  try {
+    const o = await new Deno.Command("openssl", {
+      args: [
+        "speed",
+        "-evp",
+        "sha256",
+        "-bytes",
+        "16384",
+        "-seconds",
+        quick ? "1" : "3",
+        "-mr",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(o.stdout);
+    const m = /^\+F:\d+:[^:]+:([\d.]+)/m.exec(text);
+    ceilings.openssl_sha256_16384_MBps = m ? Number(m[1]) / MB : NaN;
+  } catch (e) {
+    ceilings.openssl_sha256_16384_MBps = String(e);
+  }
+
+  // node:crypto in Deno, as a registry would use it.
+  const { createHash } = await import("node:crypto");
+  for (const upd of [8 * MiB, 64 * 1024]) {
+    const total = 512 * MiB;
+    const xs: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const secs = await timed(() => {
+        const h = createHash("sha256");
+        for (let o = 0; o < total; o += upd) {
+          h.update(pattern.subarray(o % pattern.length, (o % pattern.length) + upd));
+        }
+        h.digest("hex");
+        return Promise.resolve();
+      });
+      xs.push(total / MB / secs);
+    }
+    ceilings[`node_crypto_sha256_${upd / 1024}KiB_updates_MBps`] = stat(xs);
+  }
+
+  // Page-cache file write from one buffer (what a push must also do).
+  {
+    const dir = await Deno.makeTempDir({ dir: root, prefix: "fsw-" });
+    const xs: number[] = [];
+    for (let r = 0; r < Math.max(2, Math.min(RUNS, 3)); r++) {
+      const p = `${dir}/f${r}`;
+      const secs = await timed(async () => {
+        const f = await Deno.open(p, { write: true, create: true });
+        for (let left = SINK_SIZE; left > 0;) {
+          const n = Math.min(left, pattern.length);
+          let o = 0;
+          while (o < n) o += await f.write(pattern.subarray(o, n));
+          left -= n;
+        }
+        f.close();
+      });
+      xs.push(SINK_SIZE / MB / secs);
+      await Deno.remove(p);
+    }
+    ceilings[`fs_write_${sizeLabel(SINK_SIZE).replace(" ", "")}_MBps`] = stat(xs);
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  // Trivial servers: Deno.serve and a raw TCP sink, with the same client.
+  log(`ceilings: sinks, ${sizeLabel(SINK_SIZE)}, ${RUNS} runs + warm-up`);
+  const sink = await startSink(root, SINK_SIZE, opt.keep);
+  const acc0 = cpuSnapshot({ sink: sink.pid });
+  try {
+    const L = sizeLabel(SINK_SIZE).replace(" ", "");
+    const cases: [string, number, (c: HttpConn) => Promise<number>][] = [
+      [`deno_serve_sink_push_${L}_MBps`, sink.port, async (c) => {
+        await pushMonolithic(c, "sink", {
+          pattern,
+          offset: 0,
+          length: SINK_SIZE,
+          digest: "sha256:00",
+        });
+        return SINK_SIZE;
+      }],
+      [`deno_serve_sink_pull_mem_${L}_MBps`, sink.port, async (c) => {
+        const r = await c.request("GET", `/mem/${SINK_SIZE}`, { sink: pullBuf });
+        return r.bodyBytes;
+      }],
+      [`deno_serve_sink_pull_file_${L}_MBps`, sink.port, async (c) => {
+        const r = await c.request("GET", `/file`, { sink: pullBuf });
+        return r.bodyBytes;
+      }],
+      [`raw_tcp_sink_push_${L}_MBps`, sink.extra.raw, async (c) => {
+        await pushMonolithic(c, "sink", {
+          pattern,
+          offset: 0,
+          length: SINK_SIZE,
+          digest: "sha256:00",
+        });
+        return SINK_SIZE;
+      }],
+      [`raw_tcp_sink_pull_${L}_MBps`, sink.extra.raw, async (c) => {
+        const r = await c.request("GET", `/mem/${SINK_SIZE}`, { sink: pullBuf });
+        return r.bodyBytes;
+      }],
+    ];
+    // Small blobs: per-request overhead (64 pushes of 1 MiB = 128 requests per run).
+    const batch1 = async (c: HttpConn) => {
+      for (let i = 0; i < 64; i++) {
+        await pushMonolithic(c, "sink", { pattern, offset: i, length: MiB, digest: "sha256:00" });
+      }
+      return 64 * MiB;
+    };
+    cases.push([`deno_serve_sink_push_1MiBx64_MBps`, sink.port, batch1]);
+    cases.push([`raw_tcp_sink_push_1MiBx64_MBps`, sink.extra.raw, batch1]);
+    for (const [name, port, fn] of cases) {
+      const c = new HttpConn(HOST, port);
+      try {
+        await fn(c);
+        const xs: number[] = [];
+        for (let r = 0; r < RUNS; r++) {
+          let n = 0;
+          await waitQuiet();
+          const secs = await timed(async () => {
+            n = await fn(c);
+          });
+          if (n !== SINK_SIZE && n !== 64 * MiB) throw new Error(`got ${n} bytes`);
+          xs.push(n / MB / secs);
+        }
+        ceilings[name] = stat(xs);
+      } catch (e) {
+        ceilings[name] = String(e);
+      } finally {
+        c.close();
+      }
+    }
+    // hey against a trivial Deno.serve manifest handler: the ceiling of hey + Deno.serve here.
+    const url = `http://${HOST}:${sink.port}/manifest`;
+    for (const conc of [1, 64]) {
+      for (const method of ["HEAD", "GET"]) {
+        const key = `deno_serve_sink_manifest_${method}_c${conc}`;
+        try {
+          await runHey(url, method, conc, 1);
+          const rs: HeyResult[] = [];
+          for (let r = 0; r < Math.min(RUNS, 3); r++) {
+            await waitQuiet();
+            rs.push(await runHey(url, method, conc, HEY_SECONDS));
+          }
+          ceilings[`${key}_rps`] = stat(rs.map((x) => x.rps));
+          ceilings[`${key}_p99_ms`] = stat(rs.map((x) => x.p99));
+        } catch (e) {
+          ceilings[`${key}_rps`] = String(e);
+        }
+      }
+    }
+  } finally {
+    sectionCpu.push({
+      section: "ceilings (sinks)",
+      server: "sink",
+      usage: cpuUsage(acc0, cpuSnapshot({ sink: sink.pid })),
+    });
+    await sink.stop();
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+function fmt(x: number | undefined, unit: string): string {
+  if (x === undefined || !Number.isFinite(x)) return "—";
+  if (unit === "ms") return x < 10 ? x.toFixed(2) : x.toFixed(1);
+  if (unit === "count") return String(Math.round(x));
+  if (Math.abs(x) >= 100) return Math.round(x).toString();
+  return x.toFixed(1);
+}
+
+function pad(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r, ri) => {
+    const line = "| " + r.map((c, i) => c.padEnd(w[i])).join(" | ") + " |";
+    if (ri === 0) {
+      return line + "\n|" + w.map((x) => "-".repeat(x + 2)).join("|") + "|";
+    }
+    return line;
+  }).join("\n");
+}
+
+function table(): string {
+  const rows = [[
+    "figure",
+    "Simple Registry",
+    "distribution",
+    "ratio SR/dist",
+    "target",
+    "met",
+  ]];
+  for (const f of figures) {
+    if (!f.label) continue;
+    const sr = f.values.sr?.median;
+    const d = f.values.dist?.median;
+    const ratio = sr !== undefined && d !== undefined && d !== 0 ? sr / d : undefined;
+    let met = "";
+    if (f.check && sr !== undefined) met = f.check(sr, d) ? "yes" : "NO";
+    if (f.errors.sr && f.id !== "concurrent_errors") met = "ERR";
+    rows.push([
+      `${f.label} (${f.unit})`,
+      f.errors.sr && sr === undefined ? "error" : fmt(sr, f.unit),
+      f.errors.dist && d === undefined ? "error" : fmt(d, f.unit),
+      ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
+      f.target ?? "",
+      met,
+    ]);
+  }
+  return pad(rows);
+}
+
+function cpuTable(): string {
+  const rows = [[
+    "figure / section",
+    "server",
+    "timed s",
+    "server cores",
+    "our procs cores",
+    "OTHER procs cores",
+    "kernel+irq cores",
+    "steal",
+    "machine cores",
+  ]];
+  for (const f of figures) {
+    for (const [k, u] of Object.entries(f.cpu)) {
+      rows.push([
+        f.label,
+        k,
+        u.seconds.toFixed(1),
+        (u.servers[k] ?? 0).toFixed(2),
+        u.oursCores.toFixed(2),
+        u.othersCores.toFixed(2),
+        u.kernelCores.toFixed(2),
+        u.stealCores.toFixed(2),
+        u.machineCores.toFixed(2),
+      ]);
+    }
+  }
+  for (const s of sectionCpu) {
+    rows.push([
+      s.section,
+      s.server,
+      s.usage.seconds.toFixed(1),
+      (s.usage.servers[s.server] ?? 0).toFixed(2),
+      s.usage.oursCores.toFixed(2),
+      s.usage.othersCores.toFixed(2),
+      s.usage.kernelCores.toFixed(2),
+      s.usage.stealCores.toFixed(2),
+      s.usage.machineCores.toFixed(2),
+    ]);
+  }
+  return pad(rows);
+}
+
+function ceilingText(): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(ceilings)) {
+    const unit = k.endsWith("_MBps")
+      ? "MB/s"
+      : k.endsWith("_rps")
+      ? "req/s"
+      : k.endsWith("_ms")
+      ? "ms"
+      : "";
+    const val = typeof v === "object"
+      ? `${fmt(v.median, unit)} ${unit} (runs ${v.runs.map((x) => fmt(x, unit)).join(", ")})`
+      : typeof v === "number"
+      ? `${fmt(v, unit)} ${unit}`
+      : v;
+    lines.push(`  ${k.replace(/_(MBps|rps|ms)$/, "")}: ${val}`);
+  }
+  return lines.join("\n");
+}
+
+async function machineInfo(): Promise<Record<string, unknown>> {
+  const cpu = /model name\s*:\s*(.*)/.exec(
+    await Deno.readTextFile("/proc/cpuinfo"),
+  )?.[1];
+  const flags = await Deno.readTextFile("/proc/cpuinfo");
+  return {
+    cpu,
+    sha_ni: /\bsha_ni\b/.test(flags),
+    cores: navigator.hardwareConcurrency,
+    memGiB: Math.round(Deno.systemMemoryInfo().total / GiB),
+    kernel: Deno.osRelease(),
+    deno: Deno.version.deno,
+    loadavgAtStart: Deno.loadavg(),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const root = await Deno.makeTempDir({ prefix: "sr-bench-" });
+  const servers: Server[] = [];
+  const stopAll = async () => {
+    for (const s of servers) await s.stop().catch(() => {});
+    if (!opt.keep) await Deno.remove(root, { recursive: true }).catch(() => {});
+  };
+  const onSignal = () => {
+    stopAll().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const started = new Date().toISOString();
+  const info = await machineInfo();
+  const skipped: string[] = [];
+  try {
+    const needServers = [...SECTIONS].some((s) => s !== "ceilings" && want(s));
+    if (needServers && !opt["no-sr"]) {
+      let exists = false;
+      try {
+        exists = Deno.statSync(srMain).isFile;
+      } catch { /* missing */ }
+      if (!exists) {
+        skipped.push(`Simple Registry: ${srMain} does not exist`);
+      } else {
+        try {
+          servers.push(await startSimpleRegistry(srMain, root, opt.keep));
+        } catch (e) {
+          skipped.push(`Simple Registry failed to start: ${e}`);
+        }
+      }
+    }
+    if (needServers && !opt["no-dist"]) {
+      if (!distInstalled()) {
+        skipped.push("distribution: /usr/bin/docker-registry not installed");
+      } else {
+        servers.push(
+          await startDistribution(root, opt.keep, !opt["dist-no-cache"]),
+        );
+      }
+    }
+    for (const s of skipped) log(`skipped ${s}`);
+    for (const s of servers) {
+      log(`${s.label} (${s.version}) pid ${s.pid} on ${HOST}:${s.port}, dir ${s.dir}`);
+    }
+    const pids = Object.fromEntries(servers.map((s) => [s.key, s.pid]));
+    if (want("mono") || want("rss")) {
+      const idle = figure("rss_idle", "RSS idle after start", "MiB", "lower");
+      for (const s of servers) idle.values[s.key] = stat([currentRss(s.pid) / MiB]);
+    }
+    // Pre-compute all digests outside any timing (1 GiB hashes take ~0.6 s).
+    const runSection = async (
+      name: Section,
+      fn: (s: Server) => Promise<void>,
+    ) => {
+      for (const s of servers) {
+        const a = cpuSnapshot(pids);
+        await fn(s);
+        sectionCpu.push({
+          section: name,
+          server: s.key,
+          usage: cpuUsage(a, cpuSnapshot(pids)),
+        });
+      }
+    };
+    if (want("mono")) await runSection("mono", (s) => sectionMono(s, false));
+    else if (want("rss")) await runSection("rss", (s) => sectionMono(s, true));
+    if (want("chunked")) await runSection("chunked", sectionChunked);
+    if (want("concurrent")) await runSection("concurrent", sectionConcurrent);
+    if (want("manifest")) await runSection("manifest", sectionManifest);
+    for (const s of servers) await s.stop();
+    if (want("ceilings")) await sectionCeilings(root);
+  } finally {
+    await stopAll();
+  }
+
+  const out = table();
+  console.log(
+    `\nSimple Registry vs CNCF distribution — medians of ${RUNS} runs after a warm-up, MB = 10^6 bytes${
+      quick ? " (--quick)" : ""
+    }`,
+  );
+  console.log(
+    `machine: ${info.cpu}, ${info.cores} cores, ${info.memGiB} GiB, kernel ${info.kernel}, deno ${info.deno}`,
+  );
+  for (const s of skipped) console.log(`skipped: ${s}`);
+  console.log();
+  console.log(out);
+  if (Object.keys(ceilings).length) {
+    console.log(`\nceilings (same client, same machine):\n${ceilingText()}`);
+  }
+  console.log(
+    `\nwaited for a quiet machine ${quiet.waits} times, ${
+      quiet.waitedSeconds.toFixed(1)
+    } s in all, gave up ${quiet.gaveUp} times (threshold ${QUIET_CORES} cores of other processes)`,
+  );
+  console.log(
+    `\nCPU during the timed runs (cores, averaged; 2 cores total; "OTHER" = not this bench, its servers or tools):\n${cpuTable()}`,
+  );
+  const errs = figures.flatMap((f) =>
+    Object.entries(f.errors).map(([k, e]) => `  ${f.id} [${k}]: ${e}`)
+  );
+  if (errs.length) console.log(`\nerrors:\n${errs.join("\n")}`);
+
+  const json = {
+    started,
+    finished: new Date().toISOString(),
+    command: `deno run -A bench/main.ts ${Deno.args.join(" ")}`.trim(),
+    quick,
+    runs: RUNS,
+    heySeconds: HEY_SECONDS,
+    machine: info,
+    servers: servers.map((s) => ({ key: s.key, label: s.label, version: s.version })),
+    skipped,
+    figures: figures.filter((f) => f.label).map((f) => ({
+      id: f.id,
+      label: f.label,
+      unit: f.unit,
+      better: f.better,
+      target: f.target,
+      values: f.values,
+      ratio: f.values.sr && f.values.dist ? f.values.sr.median / f.values.dist.median : null,
+      met: f.check && f.values.sr ? f.check(f.values.sr.median, f.values.dist?.median) : null,
+      cpu: f.cpu,
+      errors: f.errors,
+      notes: f.notes,
+    })),
+    ceilings,
+    sectionCpu,
+    quietWaits: { ...quiet, maxPerRun: QUIET_WAIT, belowCores: QUIET_CORES },
+    table: out,
+  };
+  await Deno.writeTextFile(outPath, JSON.stringify(json, null, 2) + "\n");
+  console.log(`\nwrote ${outPath}`);
+  return 0;
+}
+
+Deno.exit(await main());

@@ -1,0 +1,332 @@
+// S3 storage: a blob pushed and pulled through Simple Registry (--storage s3) vs. the same bytes
+// PUT/GET straight to the same S3 with the same client (aws4fetch); issue 7's ratio (target >= 0.8).
+//
+//   scripts/ceph/start.sh && set -a && . /tmp/simple-registry-ceph/env && set +a
+//   deno run -A bench/s3.ts [--size MiB (1024)] [--runs N (1)] [--no-cross] [--keep]
+//
+// Direct, two ways: (1) fetch: aws4fetch's own fetch, multipart in 16 MiB parts, 2 in flight
+// (the driver's settings), from reused buffers; GET streamed and counted. (2) driver: the S3
+// driver itself (same signing, socket-written part bodies), one append then a read: the
+// registry minus HTTP in, hashing and the final server-side copy. Ratios use the faster. Registry: a separate `deno run main.ts` process; POST + PUT
+// with the body (monolithic), GET into a reused buffer (bench/oci.ts). "cross": PATCH on A, PUT
+// on B (B lacks A's running hash, so it re-reads the bytes from S3 to verify the digest).
+// MB = 10^6 bytes; each figure is the median over --runs.
+
+import { parseArgs } from "node:util";
+import { AwsClient } from "aws4fetch";
+import { HttpConn, locationPath, patternSlices, withQuery } from "./http.ts";
+import { type Blob, blob, makePattern, MiB, pullBlob, pushMonolithic, startUpload } from "./oci.ts";
+import { peakRss, resetPeakRss } from "./proc.ts";
+import { freePort, HOST } from "./servers.ts";
+
+const { values: opt } = parseArgs({
+  args: Deno.args,
+  options: {
+    size: { type: "string", default: "1024" },
+    runs: { type: "string", default: "1" },
+    "no-cross": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+const SIZE = Number(opt.size) * MiB;
+const RUNS = Math.max(1, Number(opt.runs));
+const PART = 16 * MiB;
+const IN_FLIGHT = 2;
+const MB = 1e6;
+
+// ---------------------------------------------------------------- S3 settings
+
+function settings() {
+  let env: Record<string, string | undefined> = Deno.env.toObject();
+  if (!env.S3_ENDPOINT) {
+    try {
+      const text = Deno.readTextFileSync("/tmp/simple-registry-ceph/env");
+      env = Object.fromEntries(text.split("\n").filter(Boolean).map((l) => l.split("=", 2)));
+    } catch {
+      console.error("S3_ENDPOINT is unset: run scripts/ceph/start.sh and load its env file");
+      Deno.exit(1);
+    }
+  }
+  return {
+    endpoint: env.S3_ENDPOINT!,
+    bucket: env.S3_BUCKET ?? "registry",
+    region: env.S3_REGION ?? "us-east-1",
+    accessKey: env.S3_ACCESS_KEY ?? env.AWS_ACCESS_KEY_ID ?? "",
+    secretKey: env.S3_SECRET_KEY ?? env.AWS_SECRET_ACCESS_KEY ?? "",
+  };
+}
+const s3 = settings();
+const prefix = `bench-${Date.now()}`;
+const client = new AwsClient({
+  accessKeyId: s3.accessKey,
+  secretAccessKey: s3.secretKey,
+  service: "s3",
+  region: s3.region,
+  retries: 0,
+});
+const objectUrl = (key: string, query = "") =>
+  `${s3.endpoint}/${s3.bucket}/${key.split("/").map(encodeURIComponent).join("/")}${query}`;
+
+async function s3Call(url: string, init: RequestInit): Promise<Response> {
+  const response = await client.fetch(url, init);
+  if (!response.ok) {
+    throw new Error(`${init.method} ${url}: ${response.status} ${await response.text()}`);
+  }
+  return response;
+}
+
+/** Multipart PUT of a pattern body from reused part buffers, like the driver does. */
+async function directPut(key: string, b: Blob): Promise<void> {
+  const created = await (await s3Call(objectUrl(key, "?uploads"), { method: "POST" })).text();
+  const uploadId = /<UploadId>(.*?)<\/UploadId>/.exec(created)![1];
+  const etags: string[] = [];
+  const free = Array.from({ length: IN_FLIGHT + 1 }, () => new Uint8Array(PART));
+  const inFlight = new Set<Promise<void>>();
+  let number = 0;
+  const send = (buffer: Uint8Array<ArrayBuffer>, length: number) => {
+    const n = ++number;
+    const work = s3Call(
+      objectUrl(key, `?partNumber=${n}&uploadId=${encodeURIComponent(uploadId)}`),
+      {
+        method: "PUT",
+        headers: { "content-length": String(length) },
+        body: buffer.subarray(0, length),
+      },
+    ).then(async (r) => {
+      await r.body?.cancel();
+      etags[n - 1] = r.headers.get("etag")!;
+      free.push(buffer);
+    });
+    inFlight.add(work);
+    work.finally(() => inFlight.delete(work));
+  };
+  let buffer = free.pop()!;
+  let filled = 0;
+  for (const slice of patternSlices(b, PART)) {
+    let at = 0;
+    while (at < slice.length) {
+      const n = Math.min(slice.length - at, PART - filled);
+      buffer.set(slice.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === PART) {
+        send(buffer, filled);
+        while (free.length === 0) await Promise.race(inFlight);
+        buffer = free.pop()!;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) send(buffer, filled);
+  await Promise.all(inFlight);
+  const body = `<CompleteMultipartUpload>${
+    etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")
+  }</CompleteMultipartUpload>`;
+  await (await s3Call(objectUrl(key, `?uploadId=${encodeURIComponent(uploadId)}`), {
+    method: "POST",
+    body,
+  })).text();
+}
+
+async function directGet(key: string): Promise<number> {
+  const response = await s3Call(objectUrl(key), { method: "GET" });
+  let n = 0;
+  for await (const chunk of response.body!) n += chunk.length;
+  return n;
+}
+
+async function directDelete(key: string): Promise<void> {
+  await (await client.fetch(objectUrl(key), { method: "DELETE" })).body?.cancel();
+}
+
+// ---------------------------------------------------------------- registry processes
+
+interface Registry {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startRegistry(label: string): Promise<Registry> {
+  const dir = await Deno.makeTempDir({ prefix: `bench-s3-${label}-` });
+  const logPath = `${dir}/server.log`;
+  const port = freePort();
+  const args = [
+    "run",
+    "-A",
+    new URL("../main.ts", import.meta.url).pathname,
+    "--host",
+    HOST,
+    "--port",
+    String(port),
+    "--storage",
+    "s3",
+    "--s3-endpoint",
+    s3.endpoint,
+    "--s3-bucket",
+    s3.bucket,
+    "--s3-region",
+    s3.region,
+    "--s3-prefix",
+    prefix,
+  ];
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'log="$1"; shift; exec "$@" >"$log" 2>&1',
+      "sh",
+      logPath,
+      Deno.execPath(),
+      ...args,
+    ],
+    env: { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 600; i++) {
+    const text = await Deno.readTextFile(logPath).catch(() => "");
+    if (text.includes('"listening"')) {
+      return {
+        port,
+        pid: child.pid,
+        async stop() {
+          child.kill("SIGTERM");
+          await child.status;
+          if (!opt.keep) await Deno.remove(dir, { recursive: true });
+        },
+      };
+    }
+    if (text.includes("error:")) throw new Error(`registry ${label} failed: ${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`registry ${label} did not start; see ${logPath}`);
+}
+
+// ---------------------------------------------------------------- runs
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mbps = (seconds: number) => SIZE / MB / seconds;
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await work();
+  return (performance.now() - t0) / 1000;
+}
+
+const pattern = makePattern();
+const sink = new Uint8Array(4 * MiB);
+const a = await startRegistry("a");
+const b = opt["no-cross"] ? undefined : await startRegistry("b");
+const t: Record<string, number[]> = {};
+for (const k of ["directPut", "directGet", "driverPut", "driverGet", "push", "pull"]) t[k] = [];
+for (const k of ["putSame", "putCross"]) t[k] = [];
+const { createS3Driver } = await import("../src/storage/s3.ts");
+const driver = createS3Driver({
+  endpoint: s3.endpoint,
+  bucket: s3.bucket,
+  region: s3.region,
+  pathStyle: true,
+  prefix,
+  accessKeyId: s3.accessKey,
+  secretAccessKey: s3.secretKey,
+});
+let rss = 0;
+try {
+  for (let run = 0; run < RUNS; run++) {
+    const data = blob(pattern, `s3-bench-${Date.now()}`, run, SIZE);
+    const key = `${prefix}/direct/${run}`;
+    t.directPut.push(await timed(() => directPut(key, data)));
+    t.directGet.push(
+      await timed(async () => {
+        if (await directGet(key) !== SIZE) throw new Error("direct GET: short read");
+      }),
+    );
+    await directDelete(key);
+    t.driverPut.push(await timed(() => driver.append("driver/x", patternSlices(data, 64 * 1024))));
+    t.driverGet.push(
+      await timed(async () => {
+        let n = 0;
+        for await (const chunk of await driver.read("driver/x")) n += chunk.length;
+        if (n !== SIZE) throw new Error("driver read: short read");
+      }),
+    );
+    await driver.delete("driver");
+
+    resetPeakRss(a.pid);
+    const conn = new HttpConn(HOST, a.port);
+    t.push.push(await timed(() => pushMonolithic(conn, "bench/s3", data)));
+    t.pull.push(
+      await timed(async () => {
+        if (await pullBlob(conn, "bench/s3", data.digest, sink) !== SIZE) {
+          throw new Error("short pull");
+        }
+      }),
+    );
+    rss = Math.max(rss, peakRss(a.pid));
+    conn.close();
+
+    if (b) {
+      // The same upload finished where it was sent (running hash) and on another instance.
+      for (const [label, finisher] of [["putSame", a], ["putCross", b]] as const) {
+        const other = blob(pattern, `s3-bench-${label}-${Date.now()}`, run, SIZE);
+        const ca = new HttpConn(HOST, a.port);
+        const loc = await startUpload(ca, "bench/cross");
+        const patched = await ca.request("PATCH", loc, {
+          headers: { "content-type": "application/octet-stream" },
+          body: other,
+        });
+        if (patched.status !== 202) throw new Error(`PATCH: ${patched.status}`);
+        const cf = new HttpConn(HOST, finisher.port);
+        const path = withQuery(
+          locationPath(patched.headers.get("location")!),
+          "digest",
+          other.digest,
+        );
+        t[label].push(
+          await timed(async () => {
+            const r = await cf.request("PUT", path);
+            if (r.status !== 201) throw new Error(`PUT on ${label}: ${r.status}`);
+          }),
+        );
+        ca.close();
+        cf.close();
+      }
+    }
+  }
+} finally {
+  await a.stop();
+  await b?.stop();
+  // Everything the bench wrote lives under its prefix.
+  await createS3Driver({
+    endpoint: s3.endpoint,
+    bucket: s3.bucket,
+    region: s3.region,
+    pathStyle: true,
+    accessKeyId: s3.accessKey,
+    secretAccessKey: s3.secretKey,
+  }).delete(prefix).catch((e) => console.error(`cleanup: ${e}`));
+}
+
+const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.length ? median(v) : NaN]));
+const row = (label: string, s: number) =>
+  `  ${label.padEnd(34)} ${s.toFixed(2).padStart(7)} s ${mbps(s).toFixed(1).padStart(8)} MB/s`;
+console.log(`S3 (${s3.endpoint}), blob ${SIZE / MiB} MiB, median of ${RUNS} run(s)`);
+const bestPut = Math.min(m.directPut, m.driverPut);
+const bestGet = Math.min(m.directGet, m.driverGet);
+console.log(row("direct PUT (aws4fetch fetch, multipart)", m.directPut));
+console.log(row("direct PUT (S3 driver append)", m.driverPut));
+console.log(row("registry push (POST + PUT body)", m.push));
+console.log(row("direct GET (aws4fetch fetch)", m.directGet));
+console.log(row("direct GET (S3 driver read)", m.driverGet));
+console.log(row("registry pull (GET blob)", m.pull));
+console.log(`  push ratio (registry/best direct throughput) ${(bestPut / m.push).toFixed(2)}`);
+console.log(`  pull ratio (registry/best direct throughput) ${(bestGet / m.pull).toFixed(2)}`);
+console.log(`  registry peak RSS during push+pull     ${(rss / MiB).toFixed(0)} MiB`);
+if (b) {
+  console.log(`  PUT ?digest= after PATCH, same instance  ${m.putSame.toFixed(2)} s`);
+  console.log(
+    `  PUT ?digest= after PATCH, other instance ${m.putCross.toFixed(2)} s (re-reads to hash)`,
+  );
+}

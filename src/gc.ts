@@ -1,0 +1,336 @@
+// Owns garbage collection: online mark-and-sweep of manifests, blobs and links, and upload expiry.
+// Implements issue 6 (distribution's `garbage-collect`, but while the registry serves).
+
+/*
+ * How GC stays safe while pushes go on (no global stop of writers, nothing relies on rename):
+ * 1. Grace: a run starts at T and spares anything (blob, layer link, manifest revision) modified
+ *    after T - grace, so layers whose manifest is not pushed yet survive `--gc-grace`.
+ * 2. Pins: every push path takes the per-digest lock (the blob's key, src/pins.ts) when it
+ *    commits to a digest: upload completion and mounts while they write the layer link, and a
+ *    manifest PUT while it checks each reference (it holds the pins until its revision and tag
+ *    are written). A digest pinned during a run, or held when it began, joins the run's
+ *    `touched` set. The sweep deletes each candidate under the same lock, after re-checking
+ *    the pins, `touched`, and the stat() times of the blob, its links or the revision. So
+ *    either the push checks first (the sweep then sees the pin and keeps the digest) or the
+ *    sweep deletes first (the push then finds it missing and answers BLOB/MANIFEST unknown,
+ *    and the client pushes it again) — never a 2xx for something the sweep then removes.
+ * Deletes go in the order that leaves a crash harmless: referrer entry, revision, then the
+ * links, then the bytes. The locks are per process: another process writing the same storage
+ * (offline `gc` next to a live server, several instances on S3) is protected by the grace only.
+ */
+
+import type { Digest } from "./grammar.ts";
+import {
+  listBlobs,
+  listRepository,
+  manifestReferences,
+  orNotFound,
+  type RepositoryListing,
+  walkRepositories,
+} from "./inventory.ts";
+import { log } from "./log.ts";
+import { digestLock, isPinned } from "./pins.ts";
+import type { Registry } from "./registry.ts";
+import {
+  blobPath,
+  layerLinkPath,
+  referrerPath,
+  revisionLinkPath,
+  uploadDataPath,
+  uploadInfoPath,
+  uploadPath,
+  UPLOADS,
+} from "./storage/paths.ts";
+import { formatDuration } from "./duration.ts";
+import { parseDigest } from "./grammar.ts";
+
+export interface GcOptions {
+  /** Anything modified more recently than this (ms) is never swept. */
+  grace: number;
+  /** Also sweep manifests no tag, index or subject reaches. */
+  untagged: boolean;
+  /** Upload sessions idle longer than this (ms) are deleted; undefined: uploads are left alone. */
+  uploadTtl?: number;
+  /** Count what would go, delete nothing. */
+  dryRun?: boolean;
+  /** Stops a run between deletions (shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  marked: { manifests: number; blobs: number };
+  swept: { manifests: number; blobs: number; links: number; bytes: number };
+  uploads: { expired: number; bytes: number };
+  /** Candidates spared because they were young or a push held them during the sweep. */
+  spared: number;
+  /** Set when the sweep of blobs was skipped because a live manifest could not be read. */
+  skipped?: string;
+  durationMs: number;
+}
+
+/** One full pass: mark, sweep manifests, sweep blobs and links, expire uploads. */
+export function runGc(registry: Registry, options: GcOptions): Promise<GcReport> {
+  // One pass at a time per registry: `touched` belongs to the running pass.
+  return registry.withLock("gc:run", () => pass(registry, options));
+}
+
+async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
+  const started = Date.now();
+  const t0 = performance.now();
+  const cutoff = started - options.grace;
+  const dryRun = options.dryRun ?? false;
+  const { driver, pins } = registry;
+  const report: GcReport = {
+    dryRun,
+    marked: { manifests: 0, blobs: 0 },
+    swept: { manifests: 0, blobs: 0, links: 0, bytes: 0 },
+    uploads: { expired: 0, bytes: 0 },
+    spared: 0,
+    durationMs: 0,
+  };
+  const young = async (key: string) => {
+    const info = await orNotFound(driver.stat(key));
+    return info !== undefined && info.modified.getTime() >= cutoff;
+  };
+  const aborted = () => options.signal?.aborted ?? false;
+
+  pins.touched = new Set(pins.held.keys());
+  try {
+    // Mark.
+    const repositories: RepositoryListing[] = [];
+    for (const name of await walkRepositories(driver)) {
+      repositories.push(await listRepository(driver, name));
+    }
+    const references = new Map<string, ReturnType<typeof manifestReferences> | null>();
+    const readReferences = async (digest: Digest) => {
+      if (!references.has(digest.value)) {
+        const bytes = await orNotFound(driver.get(blobPath(digest)));
+        references.set(digest.value, bytes ? manifestReferences(bytes) ?? null : null);
+        if (bytes && !manifestReferences(bytes)) {
+          report.skipped = `manifest ${digest.value} is not readable JSON`;
+        }
+      }
+      return references.get(digest.value) ?? undefined;
+    };
+    const liveBlobs = new Set<string>();
+    const deadRevisions: { repository: RepositoryListing; digest: Digest }[] = [];
+    for (const repository of repositories) {
+      const revisions = new Map(repository.revisions.map((d) => [d.value, d]));
+      const queue: Digest[] = [];
+      for (const digest of repository.tags.values()) if (digest) queue.push(digest);
+      for (const digest of repository.revisions) {
+        const root = !options.untagged || isPinned(pins, digest.value) ||
+          await young(revisionLinkPath(repository.name, digest));
+        if (root) queue.push(digest);
+      }
+      const live = new Set<string>();
+      while (queue.length > 0) {
+        const digest = queue.pop()!;
+        if (live.has(digest.value) || !revisions.has(digest.value)) continue;
+        live.add(digest.value);
+        liveBlobs.add(digest.value);
+        const refs = await readReferences(digest);
+        for (const blob of refs?.blobs ?? []) liveBlobs.add(blob.value);
+        queue.push(...refs?.manifests ?? [], ...repository.referrers.get(digest.value) ?? []);
+      }
+      report.marked.manifests += live.size;
+      for (const digest of repository.revisions) {
+        if (!live.has(digest.value)) deadRevisions.push({ repository, digest });
+      }
+    }
+    report.marked.blobs = liveBlobs.size;
+    if (report.skipped) {
+      log.error("gc skipped the sweep", { "gc.reason": report.skipped });
+      return report;
+    }
+
+    // Sweep manifests no tag, index or subject reaches (only with `untagged`).
+    for (const { repository, digest } of deadRevisions) {
+      if (aborted()) return report;
+      const swept = await registry.withLock(digestLock(digest), async () => {
+        const key = revisionLinkPath(repository.name, digest);
+        if (isPinned(pins, digest.value) || await young(key)) return false;
+        if (dryRun) return true;
+        const revision = await orNotFound(driver.get(key));
+        if (!revision) return false;
+        const subject = parseSubject(revision);
+        if (subject) await driver.delete(referrerPath(repository.name, subject, digest));
+        registry.cache?.manifests.delete(`${repository.name}@${digest.value}`);
+        await driver.delete(key);
+        return true;
+      });
+      if (swept) report.swept.manifests++;
+      else {
+        // Spared: what it references stays too.
+        report.spared++;
+        liveBlobs.add(digest.value);
+        for (const blob of (await readReferences(digest))?.blobs ?? []) liveBlobs.add(blob.value);
+      }
+    }
+
+    // Sweep blobs no live manifest references, with the links to them.
+    const links = new Map<string, { digest: Digest; repositories: string[] }>();
+    const candidate = (digest: Digest) => {
+      if (liveBlobs.has(digest.value)) return undefined;
+      let entry = links.get(digest.value);
+      if (!entry) links.set(digest.value, entry = { digest, repositories: [] });
+      return entry;
+    };
+    for (const repository of repositories) {
+      for (const digest of repository.layers) candidate(digest)?.repositories.push(repository.name);
+    }
+    for (const digest of (await listBlobs(driver)).digests) candidate(digest);
+
+    for (const { digest, repositories: linked } of links.values()) {
+      if (aborted()) return report;
+      const outcome = await registry.withLock(digestLock(digest), async () => {
+        if (isPinned(pins, digest.value)) return undefined;
+        const blob = await orNotFound(driver.stat(blobPath(digest)));
+        if (blob && blob.modified.getTime() >= cutoff) return undefined;
+        for (const name of linked) {
+          if (await young(layerLinkPath(name, digest))) return undefined;
+        }
+        if (!dryRun) {
+          for (const name of linked) await driver.delete(layerLinkPath(name, digest));
+          if (blob) await driver.delete(blobPath(digest));
+        }
+        return { bytes: blob?.size ?? 0, blob: blob !== undefined };
+      });
+      if (!outcome) {
+        report.spared++;
+        continue;
+      }
+      report.swept.links += linked.length;
+      if (outcome.blob) {
+        report.swept.blobs++;
+        report.swept.bytes += outcome.bytes;
+      }
+    }
+
+    if (options.uploadTtl !== undefined && !aborted()) {
+      report.uploads = await expireUploads(registry, options.uploadTtl, dryRun);
+    }
+    return report;
+  } finally {
+    pins.touched = undefined;
+    report.durationMs = Math.round(performance.now() - t0);
+  }
+}
+
+/** Deletes upload sessions (and orphaned halves of them) idle for longer than `ttl` ms. */
+export async function expireUploads(
+  registry: Registry,
+  ttl: number,
+  dryRun = false,
+): Promise<{ expired: number; bytes: number }> {
+  const { driver } = registry;
+  const result = { expired: 0, bytes: 0 };
+  const now = Date.now();
+  for (const uuid of await driver.list(UPLOADS)) {
+    // The session's own lock: a PATCH or PUT in progress finishes first (and refreshes the time).
+    const bytes = await registry.withLock(uuid, async () => {
+      const info = await orNotFound(driver.stat(uploadInfoPath(uuid)));
+      const data = await orNotFound(driver.stat(uploadDataPath(uuid)));
+      const times = [info, data].filter((s) => s !== undefined).map((s) => s.modified.getTime());
+      if (times.length === 0 || now - Math.max(...times) <= ttl) return undefined;
+      if (!dryRun) {
+        registry.uploadHashes.delete(uuid);
+        await driver.delete(uploadInfoPath(uuid)); // the session first, as cancel does
+        await driver.delete(uploadPath(uuid));
+      }
+      return data?.size ?? 0;
+    });
+    if (bytes !== undefined) {
+      result.expired++;
+      result.bytes += bytes;
+    }
+  }
+  return result;
+}
+
+/** Logs a run's outcome at info, with stable dotted keys. */
+export function logGcReport(report: GcReport): void {
+  log.info("gc finished", {
+    "gc.dry_run": report.dryRun,
+    "gc.marked.manifests": report.marked.manifests,
+    "gc.marked.blobs": report.marked.blobs,
+    "gc.swept.manifests": report.swept.manifests,
+    "gc.swept.blobs": report.swept.blobs,
+    "gc.swept.links": report.swept.links,
+    "gc.freed.bytes": report.swept.bytes + report.uploads.bytes,
+    "gc.uploads.expired": report.uploads.expired,
+    "gc.uploads.bytes": report.uploads.bytes,
+    "gc.spared": report.spared,
+    "duration_ms": report.durationMs,
+  });
+}
+
+/** A one-paragraph summary for the `gc` command. */
+export function describeGcReport(report: GcReport): string {
+  const verb = report.dryRun ? "would free" : "freed";
+  return [
+    `marked ${report.marked.manifests} manifests, ${report.marked.blobs} blobs`,
+    `${verb} ${report.swept.manifests} manifests, ${report.swept.blobs} blobs ` +
+    `(${report.swept.bytes} bytes), ${report.swept.links} layer links`,
+    `${verb} ${report.uploads.expired} upload sessions (${report.uploads.bytes} bytes)`,
+    `spared ${report.spared} young or in-use candidates`,
+    ...report.skipped ? [`sweep skipped: ${report.skipped}`] : [],
+    `took ${formatDuration(report.durationMs)}${
+      report.dryRun ? " (dry run: nothing deleted)" : ""
+    }`,
+  ].join("\n");
+}
+
+export interface GcLoopSettings {
+  /** Time between the end of one pass and the start of the next (ms). */
+  interval: number;
+  grace: number;
+  untagged: boolean;
+  uploadTtl: number;
+}
+
+export interface GcLoop {
+  /** Stops scheduling, aborts the running pass between deletions, and waits for it. */
+  stop(): Promise<void>;
+}
+
+/** Runs a pass every `interval`, logging each; errors are logged and the loop goes on. */
+export function startGcLoop(registry: Registry, settings: GcLoopSettings): GcLoop {
+  const abort = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = runGc(registry, { ...settings, signal: abort.signal })
+        .then(logGcReport, (error) => log.error("gc failed", { error }))
+        .finally(() => {
+          running = undefined;
+          if (!abort.signal.aborted) schedule();
+        });
+    }, settings.interval);
+  };
+  log.info("gc scheduled", {
+    "gc.interval": formatDuration(settings.interval),
+    "gc.grace": formatDuration(settings.grace),
+    "gc.untagged": settings.untagged,
+    "gc.upload_ttl": formatDuration(settings.uploadTtl),
+  });
+  schedule();
+  return {
+    async stop() {
+      abort.abort();
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+function parseSubject(revision: Uint8Array): Digest | undefined {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(revision));
+    return typeof value?.subject === "string" ? parseDigest(value.subject) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,155 @@
+// Owns walks over the whole store for maintenance (GC, fsck): repositories, blobs, links, tags.
+// Reads the layout of src/storage/paths.ts through the driver only, so it works on any driver.
+
+import { type Digest, parseDigest } from "./grammar.ts";
+import { NotFoundError, type StorageDriver } from "./storage/driver.ts";
+import {
+  allReferrersPath,
+  BLOBS,
+  layersPath,
+  REPOSITORIES,
+  revisionsPath,
+  tagsPath,
+} from "./storage/paths.ts";
+
+/** Every repository that holds anything (manifests, layer links or referrers), sorted. */
+export async function walkRepositories(driver: StorageDriver): Promise<string[]> {
+  const names: string[] = [];
+  async function walk(prefix: string, name: string): Promise<void> {
+    const children = await driver.list(prefix);
+    if (name && children.some((c) => c === "_manifests" || c === "_layers" || c === "_referrers")) {
+      names.push(name);
+    }
+    for (const child of children) {
+      if (!child.startsWith("_")) {
+        await walk(`${prefix}/${child}`, name ? `${name}/${child}` : child);
+      }
+    }
+  }
+  await walk(REPOSITORIES, "");
+  return names.sort();
+}
+
+/** Names under a `<alg>/<hex>` tree; `strays` are keys that are not digests. */
+export async function listDigestTree(
+  driver: StorageDriver,
+  prefix: string,
+): Promise<{ digests: Digest[]; strays: string[] }> {
+  const digests: Digest[] = [];
+  const strays: string[] = [];
+  for (const algorithm of await driver.list(prefix)) {
+    for (const encoded of await driver.list(`${prefix}/${algorithm}`)) {
+      const digest = parseDigest(`${algorithm}:${encoded}`);
+      if (digest) digests.push(digest);
+      else strays.push(`${prefix}/${algorithm}/${encoded}`);
+    }
+  }
+  return { digests, strays };
+}
+
+/** Every stored blob (`blobs/<alg>/<xx>/<hex>`); `strays` are keys that break the layout. */
+export async function listBlobs(
+  driver: StorageDriver,
+): Promise<{ digests: Digest[]; strays: string[] }> {
+  const digests: Digest[] = [];
+  const strays: string[] = [];
+  for (const algorithm of await driver.list(BLOBS)) {
+    for (const prefix of await driver.list(`${BLOBS}/${algorithm}`)) {
+      for (const encoded of await driver.list(`${BLOBS}/${algorithm}/${prefix}`)) {
+        const digest = parseDigest(`${algorithm}:${encoded}`);
+        if (digest && encoded.startsWith(prefix) && prefix.length === 2) digests.push(digest);
+        else strays.push(`${BLOBS}/${algorithm}/${prefix}/${encoded}`);
+      }
+    }
+  }
+  return { digests, strays };
+}
+
+export interface RepositoryListing {
+  name: string;
+  /** tag → the digest its file names (undefined when the file is unreadable or not a digest). */
+  tags: Map<string, Digest | undefined>;
+  revisions: Digest[];
+  layers: Digest[];
+  /** subject digest value → referrer digests. */
+  referrers: Map<string, Digest[]>;
+  strays: string[];
+}
+
+export async function listRepository(
+  driver: StorageDriver,
+  name: string,
+): Promise<RepositoryListing> {
+  const tags = new Map<string, Digest | undefined>();
+  for (const tag of await driver.list(tagsPath(name))) {
+    const bytes = await orNotFound(driver.get(`${tagsPath(name)}/${tag}`));
+    if (bytes) tags.set(tag, parseDigest(new TextDecoder().decode(bytes).trim()));
+  }
+  const revisions = await listDigestTree(driver, revisionsPath(name));
+  const layers = await listDigestTree(driver, layersPath(name));
+  const referrers = new Map<string, Digest[]>();
+  const strays = [...revisions.strays, ...layers.strays];
+  const root = allReferrersPath(name);
+  const subjects = await listDigestTree(driver, root);
+  strays.push(...subjects.strays);
+  for (const subject of subjects.digests) {
+    const prefix = `${root}/${subject.algorithm}/${subject.encoded}`;
+    const list: Digest[] = [];
+    for (const entry of await driver.list(prefix)) {
+      const digest = parseDigest(entry.replace("-", ":"));
+      if (digest) list.push(digest);
+      else strays.push(`${prefix}/${entry}`);
+    }
+    referrers.set(subject.value, list);
+  }
+  return {
+    name,
+    tags,
+    revisions: revisions.digests,
+    layers: layers.digests,
+    referrers,
+    strays,
+  };
+}
+
+export interface ManifestReferences {
+  /** Configs and layers (and any other descriptor that is not a child manifest). */
+  blobs: Digest[];
+  /** Children of an index or manifest list. */
+  manifests: Digest[];
+  subject?: Digest;
+}
+
+/**
+ * What a stored manifest points to, read loosely (any descriptor with a digest counts), so GC
+ * keeps more rather than less. Undefined when the bytes are not a JSON object.
+ */
+export function manifestReferences(bytes: Uint8Array): ManifestReferences | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value)) return undefined;
+  const digestOf = (d: unknown) =>
+    isObject(d) && typeof d.digest === "string" ? parseDigest(d.digest) : undefined;
+  const list = (items: unknown) =>
+    Array.isArray(items) ? items.map(digestOf).filter((d) => d !== undefined) : [];
+  const blobs = [digestOf(value.config), ...list(value.layers), ...list(value.blobs)]
+    .filter((d) => d !== undefined);
+  return { blobs, manifests: list(value.manifests), subject: digestOf(value.subject) };
+}
+
+export async function orNotFound<T>(work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

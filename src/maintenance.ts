@@ -1,0 +1,43 @@
+// Owns the maintenance commands `gc` and `fsck`: one pass over the storage, a printed summary.
+// Implements issue 6's offline GC (`gc [--dry-run]`) and integrity check (`fsck [--repair]`).
+
+import type { Config } from "./config.ts";
+import { describeFsckReport, runFsck } from "./fsck.ts";
+import { describeGcReport, runGc } from "./gc.ts";
+import { createRegistry } from "./registry.ts";
+import type { StorageDriver } from "./storage/driver.ts";
+
+export type MaintenanceCommand =
+  | { kind: "gc"; config: Config; dryRun: boolean }
+  | { kind: "fsck"; config: Config; repair: boolean };
+
+/**
+ * Runs the command and prints its report; resolves to the exit code: 0, or 1 when fsck found
+ * problems (repaired or not), 2 when the storage cannot be maintained this way.
+ */
+export async function runMaintenance(
+  command: MaintenanceCommand,
+  driver: StorageDriver,
+  print: (line: string) => void = console.log,
+): Promise<number> {
+  if (driver.kind === "memory") {
+    print(`error: ${command.kind} needs persistent storage (--storage fs or s3)`);
+    return 2;
+  }
+  await driver.ready?.();
+  const registry = createRegistry({ driver, sharedStorage: true });
+  const { config } = command;
+  if (command.kind === "gc") {
+    const report = await runGc(registry, {
+      grace: config.gcGrace,
+      untagged: config.gcUntagged,
+      uploadTtl: config.uploadTtl,
+      dryRun: command.dryRun,
+    });
+    print(describeGcReport(report));
+    return 0;
+  }
+  const report = await runFsck(registry, { repair: command.repair });
+  print(describeFsckReport(report));
+  return report.problems.length > 0 ? 1 : 0;
+}

@@ -1,0 +1,110 @@
+// Unit tests of src/config.ts parseCommand: defaults, REGISTRY_* fallback, flag over env, errors.
+// Compares only the core fields, so flags added later do not break these tests.
+
+import { type Config, parseCommand } from "../src/config.ts";
+import { assert, assertEquals, assertMatch } from "./helpers.ts";
+
+const CORE = ["port", "host", "verbose", "storage", "dataDir", "deleteEnabled"] as const;
+
+function core(args: string[], env: Record<string, string> = {}): Partial<Config> {
+  const result = parseCommand(args, env);
+  if (result.kind !== "serve") throw new Error(`expected serve, got ${JSON.stringify(result)}`);
+  return Object.fromEntries(CORE.map((k) => [k, result.config[k]])) as Partial<Config>;
+}
+
+function errorOf(args: string[], env: Record<string, string> = {}): string {
+  const result = parseCommand(args, env);
+  if (result.kind !== "error") throw new Error(`expected error, got ${JSON.stringify(result)}`);
+  assert(!result.message.includes("\n"), "the error is one line");
+  return result.message;
+}
+
+Deno.test("config: defaults", () => {
+  assertEquals(core([]), {
+    port: 5000,
+    host: "0.0.0.0",
+    verbose: false,
+    storage: "fs",
+    dataDir: "./data",
+    deleteEnabled: true,
+  });
+});
+
+Deno.test("config: every flag", () => {
+  assertEquals(
+    core([
+      "--port",
+      "6000",
+      "--host=127.0.0.1",
+      "--verbose",
+      "--storage",
+      "memory",
+      "--data-dir",
+      "/tmp/x",
+      "--no-delete",
+    ]),
+    {
+      port: 6000,
+      host: "127.0.0.1",
+      verbose: true,
+      storage: "memory",
+      dataDir: "/tmp/x",
+      deleteEnabled: false,
+    },
+  );
+  assertEquals(core(["--port", "0"]).port, 0);
+  assertEquals(core(["--port", "65535"]).port, 65535);
+});
+
+Deno.test("config: environment fallback", () => {
+  assertEquals(
+    core([], {
+      REGISTRY_PORT: "7000",
+      REGISTRY_HOST: "::1",
+      REGISTRY_VERBOSE: "true",
+      REGISTRY_STORAGE: "memory",
+      REGISTRY_DATA_DIR: "/srv/reg",
+      REGISTRY_NO_DELETE: "1",
+    }),
+    {
+      port: 7000,
+      host: "::1",
+      verbose: true,
+      storage: "memory",
+      dataDir: "/srv/reg",
+      deleteEnabled: false,
+    },
+  );
+  assertEquals(core([], { REGISTRY_VERBOSE: "false", REGISTRY_NO_DELETE: "no" }).verbose, false);
+  assertEquals(core([], { REGISTRY_NO_DELETE: "no" }).deleteEnabled, true);
+  assertEquals(core([], { UNRELATED: "x", PORT: "1" }).port, 5000);
+});
+
+Deno.test("config: a flag wins over the environment", () => {
+  const env = { REGISTRY_PORT: "7000", REGISTRY_STORAGE: "memory", REGISTRY_DATA_DIR: "/env" };
+  const c = core(["--port", "8000", "--storage", "fs", "--data-dir", "/flag"], env);
+  assertEquals([c.port, c.storage, c.dataDir], [8000, "fs", "/flag"]);
+});
+
+Deno.test("config: bad values are errors", () => {
+  for (const port of ["abc", "-1", "65536", "1.5", "", "99999999"]) {
+    assertMatch(errorOf([`--port=${port}`]), /port/, port);
+  }
+  assertMatch(errorOf([], { REGISTRY_PORT: "x" }), /port/);
+  assertMatch(errorOf(["--storage", "s3x"]), /storage/);
+  assertMatch(errorOf([], { REGISTRY_STORAGE: "disk" }), /storage/);
+  errorOf(["--data-dir="]);
+});
+
+Deno.test("config: unknown flags, positionals and missing values are errors", () => {
+  assertMatch(errorOf(["--bogus"]), /bogus/);
+  errorOf(["serve"]);
+  errorOf(["--port"]);
+  errorOf(["-x"]);
+});
+
+Deno.test("config: --help and --version", () => {
+  assertEquals(parseCommand(["--help"], {}), { kind: "help" });
+  assertEquals(parseCommand(["--version"], {}), { kind: "version" });
+  assertEquals(parseCommand(["--port", "1", "--help"], {}).kind, "help");
+});

@@ -1,0 +1,653 @@
+// Shared test helpers: hand-written assertions, servers on fresh storage, a small registry client
+// on fetch, and builders for OCI/Docker manifests and indexes. No std: everything is here.
+
+import { createHash } from "node:crypto";
+import { inspect, isDeepStrictEqual } from "node:util";
+import { type RunningServer, startServer } from "../src/server.ts";
+import type { StorageDriver } from "../src/storage/driver.ts";
+import { createFsDriver } from "../src/storage/fs.ts";
+import { createMemoryDriver } from "../src/storage/memory.ts";
+import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Assertions
+
+export class AssertionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AssertionError";
+  }
+}
+
+const show = (value: unknown) => inspect(value, { depth: 6, breakLength: 100 });
+
+export function assert(condition: unknown, message = "assertion failed"): asserts condition {
+  if (!condition) throw new AssertionError(message);
+}
+
+/** Deep, strict equality (typed arrays compared by content). */
+export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+  if (!isDeepStrictEqual(actual, expected)) {
+    throw new AssertionError(
+      `${message ? message + ": " : ""}values differ\n  actual:   ${show(actual)}\n  expected: ${
+        show(expected)
+      }`,
+    );
+  }
+}
+
+export function assertNotEquals<T>(actual: T, unexpected: T, message?: string): void {
+  if (isDeepStrictEqual(actual, unexpected)) {
+    throw new AssertionError(`${message ? message + ": " : ""}unexpected value ${show(actual)}`);
+  }
+}
+
+export function assertMatch(actual: string | null | undefined, pattern: RegExp, message?: string) {
+  if (actual === null || actual === undefined || !pattern.test(actual)) {
+    throw new AssertionError(
+      `${message ? message + ": " : ""}${show(actual)} does not match ${pattern}`,
+    );
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type ErrorClass = new (...args: any[]) => Error;
+
+function checkError(error: unknown, errorClass?: ErrorClass, includes?: string): Error {
+  if (!(error instanceof Error)) throw new AssertionError(`thrown value is not an Error: ${error}`);
+  if (errorClass && !(error instanceof errorClass)) {
+    const { name, message } = error as Error;
+    throw new AssertionError(`expected ${errorClass.name}, got ${name}: ${message}`);
+  }
+  if (includes !== undefined && !error.message.includes(includes)) {
+    throw new AssertionError(`error message ${show(error.message)} lacks ${show(includes)}`);
+  }
+  return error;
+}
+
+/** The function must throw synchronously. */
+export function assertThrows(fn: () => unknown, errorClass?: ErrorClass, includes?: string): Error {
+  try {
+    fn();
+  } catch (error) {
+    return checkError(error, errorClass, includes);
+  }
+  throw new AssertionError("expected the function to throw");
+}
+
+/** The function must return a promise that rejects (a synchronous throw fails the assertion). */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  errorClass?: ErrorClass,
+  includes?: string,
+): Promise<Error> {
+  let promise: Promise<unknown>;
+  try {
+    promise = fn();
+  } catch (error) {
+    throw new AssertionError(`expected a rejected promise, but it threw synchronously: ${error}`);
+  }
+  try {
+    await promise;
+  } catch (error) {
+    return checkError(error, errorClass, includes);
+  }
+  throw new AssertionError("expected the promise to reject");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes, digests, text
+
+/** Bytes fetch accepts as a body. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+export const encoder = new TextEncoder();
+export const decoder = new TextDecoder();
+export const bytes = (text: string): Uint8Array<ArrayBuffer> => encoder.encode(text);
+export const text = (data: Uint8Array): string => decoder.decode(data);
+
+export function digest(data: Uint8Array, algorithm: "sha256" | "sha512" = "sha256"): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+}
+
+/** Pseudo-random but reproducible bytes (seeded xorshift), so failures can be replayed. */
+export function randomBytes(size: number, seed = 1): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export function concat(...parts: Uint8Array[]): Bytes {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Bytes> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** A request body that fetch must send with chunked transfer encoding (no Content-Length). */
+export function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  return ReadableStream.from(chunks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temp dirs and servers
+
+export interface TempDir extends AsyncDisposable {
+  path: string;
+}
+
+export async function tempDir(prefix = "registry-test-"): Promise<TempDir> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+export type DriverKind = "fs" | "memory" | "s3";
+
+// ---------------------------------------------------------------------------------------------
+// S3 (scripts/ceph/start.sh prints the variables)
+
+/**
+ * S3 settings from S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, S3_BUCKET; undefined
+ * when S3_ENDPOINT is unset (S3 tests skip), but under CI=true a missing S3 fails the run.
+ */
+export const S3_SETTINGS: Omit<S3Options, "prefix"> | undefined = (() => {
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const endpoint = env("S3_ENDPOINT");
+  if (!endpoint) {
+    if (env("CI") === "true") {
+      throw new Error("CI=true but S3_ENDPOINT is unset: start scripts/ceph/start.sh first");
+    }
+    return undefined;
+  }
+  return {
+    endpoint,
+    bucket: env("S3_BUCKET") ?? "registry",
+    region: env("S3_REGION") ?? "us-east-1",
+    pathStyle: true,
+    accessKeyId: env("S3_ACCESS_KEY") ?? env("AWS_ACCESS_KEY_ID") ?? "",
+    secretAccessKey: env("S3_SECRET_KEY") ?? env("AWS_SECRET_ACCESS_KEY") ?? "",
+  };
+})();
+
+/** Why S3 tests are skipped, for `Deno.test({ ignore })` callers to print once. */
+export const S3_SKIP_REASON = "S3_ENDPOINT is unset: S3 tests skipped (run scripts/ceph/start.sh)";
+
+export const DRIVER_KINDS: readonly DriverKind[] = S3_SETTINGS ? ["fs", "memory", "s3"] : [
+  "fs",
+  "memory",
+];
+
+export interface S3Fixture extends AsyncDisposable {
+  driver: S3Driver;
+  /** The fresh key prefix this fixture owns (deleted on dispose). */
+  prefix: string;
+}
+
+/** An S3 driver on a fresh prefix of the test bucket; everything under it goes on dispose. */
+export function s3Fixture(options: Partial<S3Options> = {}): S3Fixture {
+  if (!S3_SETTINGS) throw new Error(S3_SKIP_REASON);
+  const prefix = options.prefix ?? `test-${crypto.randomUUID()}`;
+  const driver = createS3Driver({ ...S3_SETTINGS, ...options, prefix });
+  return {
+    driver,
+    prefix,
+    [Symbol.asyncDispose]: () => createS3Driver({ ...S3_SETTINGS!, prefix: "" }).delete(prefix),
+  };
+}
+
+export interface TestServer extends AsyncDisposable {
+  kind: DriverKind;
+  url: string;
+  server: RunningServer;
+  driver: StorageDriver;
+  /** The fs driver's root (a fresh temp dir unless one was given). */
+  dataDir?: string;
+  client: RegistryClient;
+}
+
+/**
+ * A listening server on 127.0.0.1:0 with fresh storage. `dataDir` reuses a directory (restart
+ * tests; the caller then owns it); otherwise an fs server's temp dir is removed on dispose.
+ */
+export async function withServer(
+  kind: DriverKind,
+  options: { deleteEnabled?: boolean; dataDir?: string; driver?: StorageDriver } = {},
+): Promise<TestServer> {
+  const owned = kind === "fs" && !options.dataDir && !options.driver ? await tempDir() : undefined;
+  const dataDir = kind === "fs" ? options.dataDir ?? owned?.path : undefined;
+  const s3 = kind === "s3" && !options.driver ? s3Fixture() : undefined;
+  const driver = options.driver ??
+    (kind === "fs" ? createFsDriver(dataDir!) : s3 ? s3.driver : createMemoryDriver());
+  const server = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    deleteEnabled: options.deleteEnabled ?? true,
+    driver,
+  });
+  return {
+    kind,
+    url: server.url,
+    server,
+    driver,
+    dataDir,
+    client: registryClient(server.url),
+    async [Symbol.asyncDispose]() {
+      await server.shutdown(2_000);
+      await owned?.[Symbol.asyncDispose]();
+      await s3?.[Symbol.asyncDispose]();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry client
+
+/** A response whose body has been read whole (no open resources left behind). */
+export interface Res {
+  status: number;
+  headers: Headers;
+  body: Bytes;
+  text: string;
+  // deno-lint-ignore no-explicit-any
+  json(): any;
+}
+
+export async function readResponse(response: Response): Promise<Res> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  const bodyText = text(body);
+  return {
+    status: response.status,
+    headers: response.headers,
+    body,
+    text: bodyText,
+    json: () => JSON.parse(bodyText),
+  };
+}
+
+/** The error codes of a registry error body. */
+export function errorCodes(res: Res): string[] {
+  return res.json().errors.map((e: { code: string }) => e.code);
+}
+
+/** Status and the single error code of an error response. */
+export function assertError(res: Res, status: number, code: string, message?: string): void {
+  const prefix = message ? `${message}: ` : "";
+  assertEquals(res.status, status, `${prefix}status (body ${res.text})`);
+  if (res.body.length === 0) throw new AssertionError(`${prefix}error response has no body`);
+  assertEquals(errorCodes(res), [code], `${prefix}error code`);
+  assertMatch(res.headers.get("content-type"), /^application\/json/, `${prefix}content-type`);
+}
+
+export interface RegistryClient {
+  url: string;
+  /** Any request; `path` is relative to the server or an absolute URL (a Location). */
+  request(method: string, path: string, init?: RequestInit): Promise<Res>;
+  get(path: string, headers?: HeadersInit): Promise<Res>;
+  head(path: string, headers?: HeadersInit): Promise<Res>;
+  /** POST ?digest= with the whole body; returns the 201 response. */
+  pushBlob(
+    name: string,
+    data: Uint8Array<ArrayBuffer>,
+    algorithm?: "sha256" | "sha512",
+  ): Promise<Res>;
+  /** POST, PATCHes of `chunkSize` with Content-Range, PUT ?digest=; returns the PUT response. */
+  pushBlobChunked(
+    name: string,
+    data: Uint8Array<ArrayBuffer>,
+    chunkSize: number,
+    algorithm?: "sha256" | "sha512",
+  ): Promise<Res>;
+  /** POST a session; returns its absolute Location. */
+  startUpload(name: string): Promise<string>;
+  pushManifest(
+    name: string,
+    reference: string,
+    body: Uint8Array<ArrayBuffer> | object,
+    mediaType?: string,
+  ): Promise<Res>;
+}
+
+/** `defaults` go on every request (an `Authorization`, say) unless the request sets them. */
+export function registryClient(url: string, defaults: HeadersInit = {}): RegistryClient {
+  const resolve = (path: string) => new URL(path, url).toString();
+  async function request(method: string, path: string, init: RequestInit = {}): Promise<Res> {
+    const headers = new Headers(defaults);
+    new Headers(init.headers).forEach((value, key) => headers.set(key, value));
+    return readResponse(await fetch(resolve(path), { ...init, method, headers }));
+  }
+  const withQuery = (location: string, query: Record<string, string>) => {
+    const u = new URL(location, url);
+    for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
+    return u.toString();
+  };
+  async function startUpload(name: string): Promise<string> {
+    const res = await request("POST", `/v2/${name}/blobs/uploads/`);
+    assertEquals(res.status, 202, `start upload: ${res.text}`);
+    return resolve(res.headers.get("location")!);
+  }
+  return {
+    url,
+    request,
+    get: (path, headers) => request("GET", path, { headers }),
+    head: (path, headers) => request("HEAD", path, { headers }),
+    pushBlob(name, data, algorithm = "sha256") {
+      const d = digest(data, algorithm);
+      return request("POST", `/v2/${name}/blobs/uploads/?digest=${d}`, {
+        body: data,
+        headers: { "content-type": "application/octet-stream" },
+      });
+    },
+    async pushBlobChunked(name, data, chunkSize, algorithm = "sha256") {
+      let location = await startUpload(name);
+      for (let start = 0; start < data.length; start += chunkSize) {
+        const chunk = data.subarray(start, Math.min(data.length, start + chunkSize));
+        const res = await request("PATCH", location, {
+          body: chunk,
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-range": `${start}-${start + chunk.length - 1}`,
+          },
+        });
+        assertEquals(res.status, 202, `patch ${start}: ${res.text}`);
+        location = resolve(res.headers.get("location")!);
+      }
+      return request("PUT", withQuery(location, { digest: digest(data, algorithm) }));
+    },
+    startUpload,
+    pushManifest(name, reference, body, mediaType) {
+      const data = body instanceof Uint8Array ? body : jsonBytes(body);
+      const type = mediaType ??
+        (body instanceof Uint8Array ? undefined : (body as { mediaType?: string }).mediaType) ??
+        OCI_MANIFEST;
+      return request("PUT", `/v2/${name}/manifests/${reference}`, {
+        body: data,
+        headers: { "content-type": type },
+      });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifest builders
+
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
+export const OCI_EMPTY = "application/vnd.oci.empty.v1+json";
+export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+export const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
+export const DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/** The OCI empty descriptor's content, `{}`. */
+export const EMPTY_JSON = bytes("{}");
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string };
+}
+
+export const jsonBytes = (value: unknown): Uint8Array<ArrayBuffer> => bytes(JSON.stringify(value));
+
+export function descriptorOf(
+  mediaType: string,
+  data: Uint8Array,
+  extra: Partial<Descriptor> = {},
+  algorithm: "sha256" | "sha512" = "sha256",
+): Descriptor {
+  return { mediaType, digest: digest(data, algorithm), size: data.length, ...extra };
+}
+
+export function imageManifest(options: {
+  config: Descriptor;
+  layers: Descriptor[];
+  mediaType?: string;
+  subject?: Descriptor;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}): Record<string, unknown> {
+  const { mediaType = OCI_MANIFEST, config, layers, subject, artifactType, annotations } = options;
+  return {
+    schemaVersion: 2,
+    mediaType,
+    ...(artifactType ? { artifactType } : {}),
+    config,
+    layers,
+    ...(subject ? { subject } : {}),
+    ...(annotations ? { annotations } : {}),
+  };
+}
+
+export function imageIndex(
+  manifests: Descriptor[],
+  options: { mediaType?: string; subject?: Descriptor; artifactType?: string } = {},
+): Record<string, unknown> {
+  const { mediaType = OCI_INDEX, subject, artifactType } = options;
+  return {
+    schemaVersion: 2,
+    mediaType,
+    ...(artifactType ? { artifactType } : {}),
+    manifests,
+    ...(subject ? { subject } : {}),
+  };
+}
+
+export interface PushedImage {
+  name: string;
+  config: Bytes;
+  layers: Bytes[];
+  manifest: Bytes;
+  digest: string;
+  descriptor: Descriptor;
+}
+
+/** Pushes a config, `layerCount` layers and an OCI manifest (by tag, or by digest). */
+export async function pushImage(
+  client: RegistryClient,
+  name: string,
+  reference: string | undefined,
+  options: { layerCount?: number; seed?: number; layerSize?: number; mediaType?: string } = {},
+): Promise<PushedImage> {
+  const { layerCount = 2, seed = 1, layerSize = 1000, mediaType = OCI_MANIFEST } = options;
+  const docker = mediaType === DOCKER_MANIFEST;
+  const config = jsonBytes({ architecture: "amd64", os: "linux", seed });
+  const layers = Array.from({ length: layerCount }, (_, i) => randomBytes(layerSize + i, seed + i));
+  for (const blob of [config, ...layers]) {
+    const res = await client.pushBlob(name, blob);
+    assertEquals(res.status, 201, `push blob: ${res.text}`);
+  }
+  const manifest = jsonBytes(imageManifest({
+    mediaType,
+    config: descriptorOf(docker ? DOCKER_CONFIG : OCI_CONFIG, config),
+    layers: layers.map((l) => descriptorOf(docker ? DOCKER_LAYER : OCI_LAYER, l)),
+  }));
+  const manifestDigest = digest(manifest);
+  const res = await client.pushManifest(name, reference ?? manifestDigest, manifest, mediaType);
+  assertEquals(res.status, 201, `push manifest: ${res.text}`);
+  return {
+    name,
+    config,
+    layers,
+    manifest,
+    digest: manifestDigest,
+    descriptor: descriptorOf(mediaType, manifest),
+  };
+}
+
+/** One Deno.test per driver kind, each on a fresh server. */
+export function serverTest(
+  title: string,
+  fn: (server: TestServer) => Promise<void>,
+  options: { deleteEnabled?: boolean } = {},
+): void {
+  for (const kind of DRIVER_KINDS) {
+    Deno.test(`${kind}: ${title}`, async () => {
+      await using server = await withServer(kind, options);
+      await fn(server);
+    });
+  }
+}
+
+/**
+ * Sends a request line verbatim over TCP (fetch would normalise `..` and percent-encodings),
+ * and returns the status and body. HTTP/1.1 with `Connection: close`.
+ */
+export async function rawRequest(
+  url: string,
+  method: string,
+  target: string,
+  body = "",
+): Promise<{ status: number; head: string; body: string }> {
+  const { hostname, port } = new URL(url);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const request = `${method} ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+    `Connection: close\r\nContent-Length: ${bytes(body).length}\r\n\r\n${body}`;
+  await conn.write(bytes(request));
+  const response = text(await readAll(conn.readable));
+  const split = response.indexOf("\r\n\r\n");
+  const head = response.slice(0, split);
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  // Chunked bodies: good enough for JSON error bodies, which Deno sends with Content-Length.
+  return { status, head, body: response.slice(split + 4) };
+}
+
+/** Every object a driver holds under the registry's roots, with the digest of its bytes. */
+export async function snapshot(
+  driver: StorageDriver,
+  roots = ["blobs", "repositories", "_uploads"],
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(prefix: string, depth: number): Promise<void> {
+    if (depth > 20) throw new Error(`snapshot too deep at ${prefix}`);
+    for (const child of (await driver.list(prefix)).sort()) {
+      const key = `${prefix}/${child}`;
+      const data = await driver.get(key).catch(() => undefined);
+      if (data) out[key] = digest(data);
+      else await walk(key, depth + 1);
+    }
+  }
+  for (const root of roots) await walk(root, 0);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// main.ts as a subprocess
+
+export const MAIN_PATH = new URL("../main.ts", import.meta.url).pathname;
+/** Passed explicitly: config discovery would otherwise depend on the working directory. */
+export const CONFIG_PATH = new URL("../deno.json", import.meta.url).pathname;
+
+export interface RegistryProcess extends AsyncDisposable {
+  process: Deno.ChildProcess;
+  pid: number;
+  url: string;
+  /** Log lines read from stdout so far (stdout is drained in the background). */
+  lines: string[];
+  /** Sends a signal and resolves to the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Runs `deno run -A main.ts --host 127.0.0.1 --port 0 …args` and waits for "listening". */
+export async function spawnRegistry(args: string[]): Promise<RegistryProcess> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      CONFIG_PATH,
+      MAIN_PATH,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  const { promise: listening, resolve, reject } = Promise.withResolvers<string>();
+  const stderr = new Response(process.stderr).text();
+  const drained = (async () => {
+    let pending = "";
+    for await (const chunk of process.stdout.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        lines.push(line);
+        if (line.includes('"listening"')) {
+          const record = JSON.parse(line);
+          resolve(`http://127.0.0.1:${record["server.port"]}`);
+        }
+      }
+    }
+    reject(new Error(`registry exited before listening: ${await stderr}`));
+  })();
+  const timer = setTimeout(() => reject(new Error("registry did not listen within 30 s")), 30_000);
+  let url: string;
+  try {
+    url = await listening;
+  } catch (error) {
+    process.kill("SIGKILL");
+    await process.status;
+    await drained.catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  let status: Promise<Deno.CommandStatus> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    status ??= (async () => {
+      try {
+        process.kill(signal);
+      } catch {
+        // already exited
+      }
+      const result = await process.status;
+      await drained.catch(() => {});
+      await stderr;
+      return result;
+    })();
+    return status;
+  };
+  return {
+    process,
+    pid: process.pid,
+    url,
+    lines,
+    stop,
+    [Symbol.asyncDispose]: () => stop().then(() => {}),
+  };
+}
+
+/** A field (kB) of /proc/<pid>/status, e.g. VmRSS or VmHWM, in bytes. */
+export function procStatusBytes(pid: number | "self", field: "VmRSS" | "VmHWM"): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(kb) * 1024;
+}
