@@ -7,6 +7,7 @@ import { runGc } from "../src/gc.ts";
 import { parseDigest } from "../src/grammar.ts";
 import { pin, unpin } from "../src/pins.ts";
 import { startServer } from "../src/server.ts";
+import type { StorageDriver } from "../src/storage/driver.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
 import { blobPath } from "../src/storage/paths.ts";
 import {
@@ -29,9 +30,12 @@ import {
   tempDir,
   withServer,
 } from "./helpers.ts";
-import { exists, pullImage, pushLayeredImage } from "./gc_helpers.ts";
+import { buildImage, exists, pullImage, pushLayeredImage } from "./gc_helpers.ts";
 
 const GRACE_0 = { grace: 0, untagged: false };
+
+/** Lets the clock move on: what was written in the same millisecond as a pass counts as young. */
+const tick = () => new Promise((r) => setTimeout(r, 5));
 
 serverTest("gc frees exactly the blobs only a deleted image used", async (t) => {
   const base = [randomBytes(3000, 1), randomBytes(4000, 2)];
@@ -41,6 +45,8 @@ serverTest("gc frees exactly the blobs only a deleted image used", async (t) => 
 
   const del = await t.client.request("DELETE", `/v2/team/a/manifests/${a.digest}`);
   assertEquals(del.status, 202);
+  await tick();
+
   const report = await runGc(t.server.registry, GRACE_0);
   // A's config, its own layer, and its manifest's bytes; the shared base stays.
   assertEquals(report.swept.blobs, 3, JSON.stringify(report));
@@ -58,6 +64,8 @@ serverTest("gc frees exactly the blobs only a deleted image used", async (t) => 
   assertEquals((await t.client.head(`/v2/team/a/blobs/${digest(base[0])}`)).status, 200);
   await pullImage(t.client, "team/b", "v1", b);
 
+  await tick();
+
   const again = await runGc(t.server.registry, GRACE_0);
   assertEquals(again.swept.blobs + again.swept.links + again.swept.manifests, 0);
   await pullImage(t.client, "team/b", "v1", b);
@@ -73,6 +81,8 @@ serverTest("gc spares everything younger than the grace", async (t) => {
   assert(report.spared >= 4, `spared ${report.spared}`);
   assert(await exists(t.driver, digest(orphan)));
   // With no grace the orphan (a layer whose manifest never came) goes too.
+  await tick();
+
   const now = await runGc(t.server.registry, GRACE_0);
   assertEquals(now.swept.blobs, 4);
   assert(!await exists(t.driver, digest(orphan)));
@@ -93,8 +103,12 @@ serverTest(
     const signature = await pushReferrer(c, "app", current.descriptor, 44);
     const oldSignature = await pushReferrer(c, "app", old.descriptor, 45);
 
+    await tick();
+
     const keep = await runGc(t.server.registry, GRACE_0);
     assertEquals(keep.swept.manifests + keep.swept.blobs, 0, "untagged kept without the flag");
+
+    await tick();
 
     const report = await runGc(t.server.registry, { grace: 0, untagged: true });
     assertEquals(report.swept.manifests, 2, JSON.stringify(report)); // old and its signature
@@ -114,6 +128,8 @@ serverTest(
 
     // Untagging the index frees it and its children on the next pass.
     assertEquals((await c.request("DELETE", "/v2/app/manifests/multi")).status, 202);
+    await tick();
+
     const next = await runGc(t.server.registry, { grace: 0, untagged: true });
     assertEquals(next.swept.manifests, 3);
     assertEquals((await c.head(`/v2/app/manifests/${child1.digest}`)).status, 404);
@@ -129,21 +145,27 @@ serverTest("gc --dry-run counts but deletes nothing", async (t) => {
   await new Promise((r) => setTimeout(r, 20));
   const before = await snapshot(t.driver);
   const options = { grace: 0, untagged: true, uploadTtl: 1 };
+  await tick();
+
   const dry = await runGc(t.server.registry, { ...options, dryRun: true });
   assertEquals(await snapshot(t.driver), before, "a dry run changes nothing");
   assertEquals(dry.swept.blobs, 3);
   assertEquals(dry.uploads.expired, 1);
   assertEquals((await t.client.get(session)).status, 204, "the session is still there");
+  await tick();
+
   const real = await runGc(t.server.registry, options);
   assertEquals([real.swept, real.uploads], [dry.swept, dry.uploads], "the dry run told the truth");
 });
 
 serverTest("uploads idle longer than the TTL expire; active ones stay", async (t) => {
+  // S3's Last-Modified has a one-second resolution: there the times are in seconds.
+  const unit = t.kind === "s3" ? 1000 : 20;
   const idle = await t.client.startUpload("up");
   assertEquals((await t.client.request("PATCH", idle, { body: randomBytes(700, 13) })).status, 202);
-  await new Promise((r) => setTimeout(r, 60));
+  await new Promise((r) => setTimeout(r, unit * 3));
   const fresh = await t.client.startUpload("up");
-  const report = await runGc(t.server.registry, { ...GRACE_0, uploadTtl: 40 });
+  const report = await runGc(t.server.registry, { ...GRACE_0, uploadTtl: unit * 2 });
   assertEquals(report.uploads, { expired: 1, bytes: 700 });
   assertEquals((await t.client.get(idle)).status, 404);
   assertEquals((await t.client.request("PATCH", idle, { body: bytes("x") })).status, 404);
@@ -162,12 +184,56 @@ serverTest("a digest a push holds is never swept, and goes once released", async
   const d = parseDigest(digest(orphan))!;
   const registry = t.server.registry;
   assert(await pin(registry, d, () => Promise.resolve(true)));
+  await tick();
+
   const held = await runGc(registry, GRACE_0);
   assertEquals(held.swept.blobs, 0);
   assert(await exists(t.driver, d.value));
   unpin(registry.pins, [d]);
+  await tick();
+
   const released = await runGc(registry, GRACE_0);
   assertEquals(released.swept.blobs, 1);
+});
+
+Deno.test("a manifest PUT racing a sweep keeps what it checked (gated revision write)", async () => {
+  // The driver holds the revision write of the PUT until the GC pass is over: without pins the
+  // pass would delete the layer the PUT has already checked, and the image would be broken.
+  const memory = createMemoryDriver();
+  const gate = Promise.withResolvers<void>();
+  let gated = false;
+  const driver: StorageDriver = {
+    ...memory,
+    async put(key, data) {
+      if (key.includes("/_manifests/revisions/") && !gated) {
+        gated = true;
+        reached.resolve();
+        await gate.promise;
+      }
+      return memory.put(key, data);
+    },
+  };
+  const reached = Promise.withResolvers<void>();
+  await using server = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    deleteEnabled: true,
+    driver,
+  });
+  const client = registryClient(server.url);
+  const image = buildImage([randomBytes(2000, 19)], 80);
+  for (const blob of [image.config, ...image.layers]) {
+    assertEquals((await client.pushBlob("race", blob)).status, 201);
+  }
+  await new Promise((r) => setTimeout(r, 5)); // the blobs are now older than the pass
+  const put = client.pushManifest("race", "v1", image.manifest, OCI_MANIFEST);
+  await reached.promise; // the PUT checked its references and waits to write the revision
+  const report = await runGc(server.registry, GRACE_0);
+  gate.resolve();
+  assertEquals((await put).status, 201);
+  assertEquals(report.swept.blobs, 0, JSON.stringify(report));
+  await pullImage(client, "race", "v1", image);
+  assertEquals((await runGc(server.registry, GRACE_0)).swept.blobs, 0);
 });
 
 Deno.test("online gc loop runs from startServer and stops on shutdown", async () => {

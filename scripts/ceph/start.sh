@@ -132,6 +132,11 @@ rgw thread pool size = 64
 rgw dynamic resharding = false
 rgw enable usage log = false
 rgw enable ops log = false
+# Reclaim deleted objects' data within seconds (default: after 2 h), or repeated 1 GiB test
+# pushes fill the OSD and every write blocks.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
+rgw gc processor max time = 10
 CONF
 C=(-c "$CONF")
 cli() { timeout 60 ceph "${C[@]}" "$@"; }

@@ -75,6 +75,8 @@ const COPY_PART = 1024 * MiB;
 const SEGMENTS = ".a";
 const DELETE_BATCH = 1000;
 const RETRIES = 3;
+/** One part (at most 5 GiB, usually 16 MiB) must be sent and answered within this. */
+const PART_TIMEOUT = 120_000;
 /** Bodies from this size on skip fetch (which copies them) for a plain socket write. */
 const RAW_BODY = 64 * 1024;
 
@@ -154,7 +156,7 @@ export function createS3Driver(options: S3Options): S3Driver {
             `${target.pathname}${target.search}`,
             signed.headers,
             c.body,
-            c.timeoutMs || 600_000,
+            c.timeoutMs || PART_TIMEOUT,
           );
           response = new Response(raw.body.length > 0 ? raw.body as BodyInit : null, {
             status: raw.status,
@@ -323,7 +325,7 @@ export function createS3Driver(options: S3Options): S3Driver {
             query: { partNumber: String(number), uploadId: uploadId! },
             headers: { "content-length": String(data.length) },
             body: data,
-            timeoutMs: 600_000,
+            timeoutMs: PART_TIMEOUT,
           });
           await response.body?.cancel();
           parts[number - 1] = response.headers.get("etag") ?? "";
@@ -453,7 +455,7 @@ export function createS3Driver(options: S3Options): S3Driver {
           query: { partNumber: String(etags.length + 1), uploadId },
           headers: { "content-length": String(carried) },
           body: carry!.subarray(0, carried),
-          timeoutMs: 600_000,
+          timeoutMs: PART_TIMEOUT,
         });
         await response.body?.cancel();
         etags.push(response.headers.get("etag") ?? "");
