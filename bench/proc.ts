@@ -150,7 +150,7 @@ export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
   return {
     seconds: secs,
     othersCores: Math.max(0, j(proc - ours - kth)),
-    kernelCores: j(kth + irq),
+    kernelCores: Math.max(0, j(kth + irq)),
     stealCores: j(b.machine.steal - a.machine.steal),
     machineCores: j(proc + irq),
     oursCores: j(ours),
