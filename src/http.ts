@@ -85,9 +85,34 @@ export function nextLink(ctx: Context, next: string, size: number): string {
   return `<${externalUrl(ctx, url.pathname + url.search)}>; rel="next"`;
 }
 
-/** The request body as chunks; an absent body is empty. */
-export function bodyChunks(request: Request): AsyncIterable<Uint8Array> {
-  return request.body ?? (async function* () {})();
+const BODY_READ_BYTES = 1024 * 1024;
+
+/**
+ * The request body as chunks; an absent body is empty. The chunks are views of one buffer that
+ * is read into again: each is valid only until the next is requested (consumers copy or finish
+ * with it first). Reading into one buffer spares a fresh allocation per 64 KiB of body, which
+ * costs page faults and RSS on a 1 GiB push.
+ */
+export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> {
+  if (!request.body) return;
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = request.body.getReader({ mode: "byob" });
+  } catch {
+    yield* request.body; // not a byte stream (a Request built by hand)
+    return;
+  }
+  try {
+    let buffer = new Uint8Array(BODY_READ_BYTES);
+    while (true) {
+      const { value, done } = await reader.read(buffer);
+      if (done || !value) return;
+      yield value;
+      buffer = new Uint8Array(value.buffer); // the read hands the whole buffer back
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /** Reads a small body whole; beyond `limit` bytes it is 413, without reading further. */
@@ -101,7 +126,7 @@ export async function readLimited(
   if (declared > limit) throw tooBig();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of bodyChunks(request)) {
+  for await (const chunk of request.body ?? []) {
     size += chunk.length;
     if (size > limit) throw tooBig();
     chunks.push(chunk);

@@ -1,7 +1,7 @@
 // Owns the registry's shared state (driver, locks, settings) and the link helpers every API uses.
 // Implements the spec's rule that a repository serves only what was pushed or mounted into it.
 
-import { NotFoundError, type StorageDriver } from "./storage/driver.ts";
+import { NotFoundError, type PutOptions, type StorageDriver } from "./storage/driver.ts";
 import { createLocks, type WithLock } from "./locks.ts";
 import { createPins, type Pins } from "./pins.ts";
 import type { Hash } from "./digest.ts";
@@ -92,6 +92,11 @@ export async function readJson<T>(registry: Registry, key: string): Promise<T | 
   return bytes && JSON.parse(new TextDecoder().decode(bytes)) as T;
 }
 
-export function writeJson(registry: Registry, key: string, value: unknown): Promise<void> {
-  return registry.driver.put(key, new TextEncoder().encode(JSON.stringify(value)));
+export function writeJson(
+  registry: Registry,
+  key: string,
+  value: unknown,
+  options?: PutOptions,
+): Promise<void> {
+  return registry.driver.put(key, new TextEncoder().encode(JSON.stringify(value)), options);
 }

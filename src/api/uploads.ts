@@ -40,10 +40,12 @@ export async function startUpload(ctx: Context): Promise<Response> {
   const digestParam = params.get("digest");
   const digest = digestParam === null ? undefined : requireDigest(digestParam);
   const uuid = crypto.randomUUID();
+  // Not flushed to disk: after a machine crash an unfinished session may be unknown (404), and
+  // the client starts again; that saves two disk flushes on every push.
   await writeJson(ctx.registry, uploadInfoPath(uuid), {
     name,
     startedAt: new Date().toISOString(),
-  });
+  }, { durable: false });
   await ctx.registry.driver.append(uploadDataPath(uuid), []);
   if (digest) {
     await ctx.registry.withLock(uuid, () => appendBody(ctx.registry, uuid, ctx.request));

@@ -21,7 +21,7 @@ export interface StorageDriver {
   /** A whole small object (links, manifests); throws NotFoundError. */
   get(key: string): Promise<Uint8Array<ArrayBuffer>>;
   /** Replaces an object so that readers see the old or the new bytes, never a mix. */
-  put(key: string, data: Uint8Array): Promise<void>;
+  put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams an object, or a range of it; throws NotFoundError. */
   read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
   /**
@@ -41,6 +41,14 @@ export interface StorageDriver {
   delete(key: string): Promise<void>;
   /** Optional start-up check that the backing store is reachable; rejects with one clear line. */
   ready?(): Promise<void>;
+}
+
+export interface PutOptions {
+  /**
+   * Default true: on disk when it resolves. False: never torn, but a machine crash may lose it;
+   * for state a client can recreate (an upload session), saving a disk flush per request.
+   */
+  durable?: boolean;
 }
 
 /** A driver's only error of its own: the key does not exist. */

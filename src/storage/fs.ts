@@ -38,7 +38,8 @@ export function createFsDriver(root: string): StorageDriver {
 
     get: (key) => translate(key, () => Deno.readFile(path(key))),
 
-    async put(key, data) {
+    async put(key, data, options) {
+      const durable = options?.durable ?? true;
       const target = path(key);
       const dir = dirname(target);
       await Deno.mkdir(dir, { recursive: true });
@@ -46,13 +47,14 @@ export function createFsDriver(root: string): StorageDriver {
       try {
         using file = await Deno.open(temp, { write: true, createNew: true });
         await writeAll(file, data);
-        await file.syncData();
+        // An empty file (a link) has no data to flush: the directory sync makes it durable.
+        if (durable && data.length > 0) await file.syncData();
       } catch (error) {
         await Deno.remove(temp).catch(() => {});
         throw error;
       }
       await Deno.rename(temp, target);
-      await syncDirectory(dir);
+      if (durable) await syncDirectory(dir);
     },
 
     read: (key, range) => translate(key, () => openStream(path(key), range)),
@@ -61,11 +63,7 @@ export function createFsDriver(root: string): StorageDriver {
       const target = path(key);
       await Deno.mkdir(dirname(target), { recursive: true });
       using file = await Deno.open(target, { append: true, create: true });
-      // Synchronous on purpose. An async write per 16-64 KiB body chunk is a trip to a blocking
-      // thread, and while it is pending Deno.serve keeps reading the request body into memory:
-      // a 1 GiB push measured 33 s and 156 MiB peak RSS that way, 2.3 s and 108 MiB like this.
-      // A page-cache write takes microseconds, and blocking the loop for it is backpressure.
-      for await (const chunk of chunks) writeAllSync(file, chunk);
+      await appendBuffered(file, chunks);
       return (await file.stat()).size;
     },
 
@@ -104,6 +102,45 @@ export function createFsDriver(root: string): StorageDriver {
       });
     },
   };
+}
+
+/** Bytes gathered per write: fewer, larger writes than the body's 64 KiB chunks. */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** Write buffers kept for reuse: fresh memory costs page faults on every request otherwise. */
+const spareBuffers: Uint8Array<ArrayBuffer>[] = [];
+const MAX_SPARE_BUFFERS = 8;
+
+/**
+ * Appends chunks through one reused buffer, written synchronously when full. Synchronous on
+ * purpose: with an async write pending, Deno.serve keeps reading the request body into memory (a
+ * 1 GiB push measured 34 s and 553 MiB of RSS that way); a page-cache write of 1 MiB takes well
+ * under a millisecond, and blocking the loop for it is the backpressure. Chunks are copied, so
+ * the caller may reuse its buffer once it is asked for the next chunk.
+ */
+async function appendBuffered(
+  file: Deno.FsFile,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<void> {
+  const buffer = spareBuffers.pop() ?? new Uint8Array(WRITE_BUFFER_BYTES);
+  let used = 0;
+  try {
+    for await (const chunk of chunks) {
+      for (let offset = 0; offset < chunk.length;) {
+        const n = Math.min(chunk.length - offset, WRITE_BUFFER_BYTES - used);
+        buffer.set(chunk.subarray(offset, offset + n), used);
+        used += n;
+        offset += n;
+        if (used === WRITE_BUFFER_BYTES) {
+          writeAllSync(file, buffer);
+          used = 0;
+        }
+      }
+    }
+  } finally {
+    // What arrived is written even when the source failed midway: the upload continues from it.
+    writeAllSync(file, buffer.subarray(0, used));
+    if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
+  }
 }
 
 function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
