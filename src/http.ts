@@ -1,6 +1,7 @@
 // Owns the HTTP plumbing shared by the API modules: handler context, URLs, pagination, bodies.
 // Implements the spec's Location/Link rules (absolute URLs honouring X-Forwarded-*, RFC 5988 Link).
 
+import { concat } from "./bytes.ts";
 import { RegistryError } from "./errors.ts";
 import { requireName } from "./grammar.ts";
 import type { Registry } from "./registry.ts";
@@ -131,13 +132,7 @@ export async function readLimited(
     if (size > limit) throw tooBig();
     chunks.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concat(chunks, size);
 }
 
 export function json(value: unknown, init: ResponseInit = {}): Response {

@@ -1,6 +1,7 @@
 // Owns the authorizer the app calls per request (Basic or Bearer), and the built-in token endpoint.
 // Implements distribution's htpasswd and token access controllers (docs/spec/auth/token.md, oauth.md).
 
+import type { Config } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import { isName, requireName } from "../grammar.ts";
 import { type Context, externalUrl, json, readLimited } from "../http.ts";
@@ -59,17 +60,19 @@ export interface Authorizer {
   issuer?: TokenIssuer;
 }
 
-export interface AuthConfig {
-  auth: "none" | "basic" | "token";
-  htpasswd?: string;
-  accessPolicy?: string;
-  tokenKey?: string;
-  tokenRealm?: string;
-  tokenIssuer?: string;
-  tokenService?: string;
-  tokenJwks?: string;
-  tokenCert?: string;
-}
+/** The auth settings of the command line (src/config.ts). */
+export type AuthConfig = Pick<
+  Config,
+  | "auth"
+  | "htpasswd"
+  | "accessPolicy"
+  | "tokenKey"
+  | "tokenRealm"
+  | "tokenIssuer"
+  | "tokenService"
+  | "tokenJwks"
+  | "tokenCert"
+>;
 
 export interface AuthTuning {
   limits?: LimiterOptions;

@@ -1,6 +1,7 @@
 // Owns the in-memory driver: objects are chunk lists in a Map; nothing survives a restart.
 // Same contract as the fs driver (tests/storage/driver_suite.ts), for tests and throwaway use.
 
+import { concat } from "../bytes.ts";
 import { checkKey, NotFoundError, type StorageDriver } from "./driver.ts";
 
 interface MemoryObject {
@@ -92,17 +93,6 @@ export function createMemoryDriver(): StorageDriver {
         for (const other of objects.keys()) if (other.startsWith(base)) objects.delete(other);
       }),
   };
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  if (chunks.length === 1) return chunks[0].slice();
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 function* slices(chunks: Uint8Array[], start: number, end: number): Generator<Uint8Array> {
