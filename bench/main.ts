@@ -833,7 +833,19 @@ function table(): string {
     "ratio SR/dist",
     "target",
     "met",
+    "OTHER cores SR/dist",
   ]];
+  // The CPU of other processes while a figure was measured (p50/p99 and RSS rows share the
+  // measurement of their req/s or push row).
+  const cpuOf = (f: Figure): Figure => {
+    const id = f.id.replace(/_p(50|99)$/, "_rps").replace(/^rss_push_/, "push_")
+      .replace(/^concurrent_errors$/, "concurrent_16x4MiB");
+    return figById.get(id) ?? f;
+  };
+  const others = (f: Figure, k: string) => {
+    const u = cpuOf(f).cpu[k];
+    return u ? u.othersCores.toFixed(2) : "—";
+  };
   for (const f of figures) {
     if (!f.label) continue;
     const sr = f.values.sr?.median;
@@ -849,6 +861,7 @@ function table(): string {
       ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
       f.target ?? "",
       met,
+      f.id === "rss_idle" ? "" : `${others(f, "sr")}/${others(f, "dist")}`,
     ]);
   }
   return pad(rows);
