@@ -217,7 +217,8 @@ export function parseCommand(
   return { kind: "serve", config };
 }
 
-type SecurityFields =
+/** The settings src/auth reads. */
+export type AuthFields =
   | "auth"
   | "htpasswd"
   | "accessPolicy"
@@ -226,9 +227,9 @@ type SecurityFields =
   | "tokenIssuer"
   | "tokenService"
   | "tokenJwks"
-  | "tokenCert"
-  | "tlsCert"
-  | "tlsKey";
+  | "tokenCert";
+
+type SecurityFields = AuthFields | "tlsCert" | "tlsKey";
 
 /** Auth and TLS flags, checked for consistency; a string is the one-line error. */
 function parseSecurity(

@@ -1,7 +1,7 @@
 // Owns the authorizer the app calls per request (Basic or Bearer), and the built-in token endpoint.
 // Implements distribution's htpasswd and token access controllers (docs/spec/auth/token.md, oauth.md).
 
-import type { Config } from "../config.ts";
+import type { AuthFields, Config } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import { isName, requireName } from "../grammar.ts";
 import { type Context, externalUrl, json, readLimited } from "../http.ts";
@@ -61,18 +61,7 @@ export interface Authorizer {
 }
 
 /** The auth settings of the command line (src/config.ts). */
-export type AuthConfig = Pick<
-  Config,
-  | "auth"
-  | "htpasswd"
-  | "accessPolicy"
-  | "tokenKey"
-  | "tokenRealm"
-  | "tokenIssuer"
-  | "tokenService"
-  | "tokenJwks"
-  | "tokenCert"
->;
+export type AuthConfig = Pick<Config, AuthFields>;
 
 export interface AuthTuning {
   limits?: LimiterOptions;
