@@ -3,17 +3,11 @@
 
 import { digestOfStream } from "./digest.ts";
 import type { Digest } from "./grammar.ts";
-import {
-  listBlobs,
-  listRepository,
-  manifestReferences,
-  orNotFound,
-  walkRepositories,
-} from "./inventory.ts";
+import { listBlobs, listRepository, manifestReferences, walkRepositories } from "./inventory.ts";
 import { log } from "./log.ts";
 import { verifiedBlobs } from "./verify.ts";
 import { digestLock } from "./pins.ts";
-import type { Registry } from "./registry.ts";
+import { orMissing, type Registry } from "./registry.ts";
 import {
   blobPath,
   layerLinkPath,
@@ -52,7 +46,7 @@ export async function quarantineBlob(registry: Registry, digest: Digest): Promis
   const target = quarantinePath(digest);
   await registry.withLock(digestLock(digest), async () => {
     await registry.driver.delete(target);
-    await orNotFound(registry.driver.move(blobPath(digest), target));
+    await orMissing(registry.driver.move(blobPath(digest), target));
     verifiedBlobs(registry).delete(digest.value);
     // A manifest whose bytes are quarantined must not stay cached either.
     registry.cache?.manifests.deletePrefix("");
@@ -90,8 +84,8 @@ export async function runFsck(
   }
   for (const digest of listing.digests) {
     const key = blobPath(digest);
-    const stat = await orNotFound(driver.stat(key));
-    const stream = stat && await orNotFound(driver.read(key));
+    const stat = await orMissing(driver.stat(key));
+    const stream = stat && await orMissing(driver.read(key));
     if (!stat || !stream) continue; // deleted since the listing (GC or a delete)
     report.blobs++;
     report.bytes += stat.size;
@@ -139,7 +133,7 @@ export async function runFsck(
         problem({ kind: "manifest.missing", key, message: `bytes of ${digest.value} missing` });
         continue;
       }
-      const bytes = await orNotFound(driver.get(blobPath(digest)));
+      const bytes = await orMissing(driver.get(blobPath(digest)));
       const refs = bytes && manifestReferences(bytes);
       if (!refs) {
         if (bytes) problem({ kind: "manifest.invalid", key, message: "not a JSON object" });
@@ -192,7 +186,7 @@ export async function runFsck(
 
 /** A blob stored after the listing began: hashed now, so a fresh push is not reported missing. */
 async function verifyLate(registry: Registry, digest: Digest, good: Set<string>) {
-  const stream = await orNotFound(registry.driver.read(blobPath(digest)));
+  const stream = await orMissing(registry.driver.read(blobPath(digest)));
   if (!stream) return false;
   if (await digestOfStream(stream, digest.algorithm) !== digest.value) return false;
   good.add(digest.value);

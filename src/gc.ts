@@ -24,13 +24,12 @@ import {
   listBlobs,
   listRepository,
   manifestReferences,
-  orNotFound,
   type RepositoryListing,
   walkRepositories,
 } from "./inventory.ts";
 import { log } from "./log.ts";
 import { digestLock, isPinned } from "./pins.ts";
-import type { Registry } from "./registry.ts";
+import { orMissing, type Registry } from "./registry.ts";
 import {
   blobPath,
   layerLinkPath,
@@ -90,7 +89,7 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
     durationMs: 0,
   };
   const young = async (key: string) => {
-    const info = await orNotFound(driver.stat(key));
+    const info = await orMissing(driver.stat(key));
     return info !== undefined && info.modified.getTime() >= cutoff;
   };
   const aborted = () => options.signal?.aborted ?? false;
@@ -105,7 +104,7 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
     const references = new Map<string, ReturnType<typeof manifestReferences> | null>();
     const readReferences = async (digest: Digest) => {
       if (!references.has(digest.value)) {
-        const bytes = await orNotFound(driver.get(blobPath(digest)));
+        const bytes = await orMissing(driver.get(blobPath(digest)));
         references.set(digest.value, bytes ? manifestReferences(bytes) ?? null : null);
         if (bytes && !manifestReferences(bytes)) {
           report.skipped = `manifest ${digest.value} is not readable JSON`;
@@ -152,7 +151,7 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
         const key = revisionLinkPath(repository.name, digest);
         if (isPinned(pins, digest.value) || await young(key)) return false;
         if (dryRun) return true;
-        const revision = await orNotFound(driver.get(key));
+        const revision = await orMissing(driver.get(key));
         if (!revision) return false;
         const subject = parseSubject(revision);
         if (subject) await driver.delete(referrerPath(repository.name, subject, digest));
@@ -186,7 +185,7 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
       if (aborted()) return report;
       const outcome = await registry.withLock(digestLock(digest), async () => {
         if (isPinned(pins, digest.value)) return undefined;
-        const blob = await orNotFound(driver.stat(blobPath(digest)));
+        const blob = await orMissing(driver.stat(blobPath(digest)));
         if (blob && blob.modified.getTime() >= cutoff) return undefined;
         for (const name of linked) {
           if (await young(layerLinkPath(name, digest))) return undefined;
@@ -230,8 +229,8 @@ export async function expireUploads(
   for (const uuid of await driver.list(UPLOADS)) {
     // The session's own lock: a PATCH or PUT in progress finishes first (and refreshes the time).
     const bytes = await registry.withLock(uuid, async () => {
-      const info = await orNotFound(driver.stat(uploadInfoPath(uuid)));
-      const data = await orNotFound(driver.stat(uploadDataPath(uuid)));
+      const info = await orMissing(driver.stat(uploadInfoPath(uuid)));
+      const data = await orMissing(driver.stat(uploadDataPath(uuid)));
       const times = [info, data].filter((s) => s !== undefined).map((s) => s.modified.getTime());
       if (times.length === 0 || now - Math.max(...times) <= ttl) return undefined;
       if (!dryRun) {

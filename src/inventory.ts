@@ -2,7 +2,8 @@
 // Reads the layout of src/storage/paths.ts through the driver only, so it works on any driver.
 
 import { type Digest, parseDigest } from "./grammar.ts";
-import { NotFoundError, type StorageDriver } from "./storage/driver.ts";
+import { orMissing } from "./registry.ts";
+import type { StorageDriver } from "./storage/driver.ts";
 import {
   allReferrersPath,
   BLOBS,
@@ -82,7 +83,7 @@ export async function listRepository(
 ): Promise<RepositoryListing> {
   const tags = new Map<string, Digest | undefined>();
   for (const tag of await driver.list(tagsPath(name))) {
-    const bytes = await orNotFound(driver.get(`${tagsPath(name)}/${tag}`));
+    const bytes = await orMissing(driver.get(`${tagsPath(name)}/${tag}`));
     if (bytes) tags.set(tag, parseDigest(new TextDecoder().decode(bytes).trim()));
   }
   const revisions = await listDigestTree(driver, revisionsPath(name));
@@ -139,15 +140,6 @@ export function manifestReferences(bytes: Uint8Array): ManifestReferences | unde
   const blobs = [digestOf(value.config), ...list(value.layers), ...list(value.blobs)]
     .filter((d) => d !== undefined);
   return { blobs, manifests: list(value.manifests), subject: digestOf(value.subject) };
-}
-
-export async function orNotFound<T>(work: Promise<T>): Promise<T | undefined> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,8 @@
 // Owns the S3 driver's big-body requests: HTTP/1.1 written straight from the caller's buffer.
 // fetch() copies a Uint8Array body (16 MiB of fresh garbage per part); a socket write does not.
 
+import { concat } from "../bytes.ts";
+
 /** A finished response, its (small) body read whole. */
 export interface RawResponse {
   status: number;
@@ -201,15 +203,5 @@ async function readExactly(link: Link, length: number): Promise<Uint8Array> {
   }
   const out = link.buffer.slice(link.start, link.start + length);
   link.start += length;
-  return out;
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
   return out;
 }
