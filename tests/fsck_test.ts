@@ -78,6 +78,14 @@ serverTest(
     await pushLayeredImage(t.client, "rot", "v1", [layer], 4);
     const d = parseDigest(digest(layer))!;
     await t.driver.put(blobPath(d), flipped(layer));
+    if (t.driver.checksummed) {
+      // S3 reads are trusted (README): bytes overwritten behind the registry's back are served
+      // as stored, and fsck is what finds them.
+      assertEquals((await t.client.get(`/v2/rot/blobs/${d.value}`)).body, flipped(layer));
+      const report = await runFsck(t.server.registry);
+      assertEquals(report.problems.map((p) => p.kind), ["blob.corrupt"]);
+      return;
+    }
 
     const response = await fetch(`${t.url}/v2/rot/blobs/${d.value}`);
     assertEquals(response.status, 200); // the headers went out before the last byte was read

@@ -15,7 +15,7 @@ import {
   writeJson,
 } from "../registry.ts";
 import { blobPath, uploadDataPath, uploadInfoPath, uploadPath } from "../storage/paths.ts";
-import { digestLock, touch } from "../pins.ts";
+import { digestLock, pin, touch, unpin } from "../pins.ts";
 
 interface UploadInfo {
   name: string;
@@ -39,6 +39,9 @@ export async function startUpload(ctx: Context): Promise<Response> {
   }
   const digestParam = params.get("digest");
   const digest = digestParam === null ? undefined : requireDigest(digestParam);
+  if (digest && await storeWhole(ctx.registry, name, digest, ctx.request)) {
+    return blobCreated(ctx, name, digest);
+  }
   const uuid = crypto.randomUUID();
   // Not flushed to disk: after a machine crash an unfinished session may be unknown (404), and
   // the client starts again; that saves two disk flushes on every push.
@@ -86,7 +89,12 @@ export async function finishUpload(ctx: Context): Promise<Response> {
   const digest = requireDigest(ctx.url.searchParams.get("digest"));
   const range = parseContentRange(ctx.request.headers.get("content-range"));
   await ctx.registry.withLock(uuid, async () => {
-    if (range) checkChunk(ctx, name, uuid, range, await uploadSize(ctx.registry, uuid));
+    const current = await uploadSize(ctx.registry, uuid);
+    if (range) checkChunk(ctx, name, uuid, range, current);
+    if (current === 0 && await storeWhole(ctx.registry, name, digest, ctx.request)) {
+      await dropSession(ctx.registry, uuid);
+      return;
+    }
     await appendBody(ctx.registry, uuid, ctx.request);
     await complete(ctx.registry, name, uuid, digest);
   });
@@ -169,6 +177,54 @@ async function appendBody(registry: Registry, uuid: string, request: Request): P
   if (state && state.offset === size) registry.uploadHashes.set(uuid, state);
   else registry.uploadHashes.delete(uuid);
   return size;
+}
+
+/**
+ * A whole blob in one body, its digest known up front, streams straight to its final key and
+ * appears only if the digest holds: no session bytes and no copy at commit (on S3 that copy
+ * costs about a second per GiB). Resolves false, reading nothing, when the blob is stored
+ * already or the body is absent; the caller then takes the session path.
+ */
+async function storeWhole(
+  registry: Registry,
+  name: string,
+  digest: Digest,
+  request: Request,
+): Promise<boolean> {
+  if (request.body === null) return false;
+  // Pinned while absent, so a GC sweep leaves the new blob alone until it is linked.
+  const absent = async () => await blobSize(registry, digest) === undefined;
+  if (!await pin(registry, digest, absent)) return false;
+  try {
+    await registry.driver.put(blobPath(digest), verified(bodyChunks(request), digest));
+    await registry.withLock(digestLock(digest), async () => {
+      await linkBlob(registry, name, digest);
+      touch(registry.pins, digest);
+    });
+  } catch (error) {
+    if (error instanceof RegistryError) throw error;
+    throw new RegistryError("BLOB_UPLOAD_INVALID", "upload interrupted", {
+      detail: { reason: String(error) },
+    });
+  } finally {
+    unpin(registry.pins, [digest]);
+  }
+  return true;
+}
+
+/** Passes chunks through, hashing each; throws DIGEST_INVALID at the end if they disagree. */
+async function* verified(source: AsyncIterable<Uint8Array>, digest: Digest) {
+  const hash = createHasher(digest.algorithm);
+  for await (const chunk of source) {
+    yield chunk;
+    hash.update(chunk); // after the consumer took the chunk, before the buffer is refilled
+  }
+  const actual = finish(hash, digest.algorithm);
+  if (actual !== digest.value) {
+    throw new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {
+      detail: { expected: digest.value, actual },
+    });
+  }
 }
 
 async function complete(

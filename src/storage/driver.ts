@@ -16,12 +16,21 @@ export interface ByteRange {
 
 export interface StorageDriver {
   readonly kind: string;
+  /**
+   * True when the store checksums what it keeps and fails a read rather than return rotten
+   * bytes (S3: Ceph BlueStore's crc32c, AWS's own checks), so reads need no re-hash.
+   */
+  readonly checksummed?: boolean;
   /** Size and modification time of an object; throws NotFoundError. */
   stat(key: string): Promise<FileInfo>;
   /** A whole small object (links, manifests); throws NotFoundError. */
   get(key: string): Promise<Uint8Array<ArrayBuffer>>;
-  /** Replaces an object so that readers see the old or the new bytes, never a mix. */
-  put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
+  /**
+   * Replaces an object so that readers see the old or the new bytes, never a mix. From a
+   * stream, the object appears only once the source has ended; when the source throws, nothing
+   * changes and its error is rethrown (so a source can veto the write at its end).
+   */
+  put(key: string, data: PutSource, options?: PutOptions): Promise<void>;
   /** Streams an object, or a range of it; throws NotFoundError. */
   read(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
   /**
@@ -42,6 +51,9 @@ export interface StorageDriver {
   /** Optional start-up check that the backing store is reachable; rejects with one clear line. */
   ready?(): Promise<void>;
 }
+
+/** Whole bytes, or chunks the caller may reuse once the next one is asked for. */
+export type PutSource = Uint8Array | AsyncIterable<Uint8Array>;
 
 export interface PutOptions {
   /**

@@ -12,6 +12,8 @@ import {
 
 export function createFsDriver(root: string): StorageDriver {
   const path = (key: string) => join(root, checkKey(key));
+  /** Where puts write before their rename; hidden from keys (they cannot start with `.`). */
+  const staging = join(root, ".tmp");
 
   async function translate<T>(key: string, op: () => Promise<T>): Promise<T> {
     try {
@@ -29,6 +31,20 @@ export function createFsDriver(root: string): StorageDriver {
   return {
     kind: "fs",
 
+    /** Removes staged files a crash left behind (old enough that no live writer owns them). */
+    async ready() {
+      const cutoff = Date.now() - STALE_STAGING_MS;
+      try {
+        for await (const entry of Deno.readDir(staging)) {
+          const file = join(staging, entry.name);
+          const info = await Deno.stat(file).catch(() => undefined);
+          if (info?.mtime && info.mtime.getTime() < cutoff) await Deno.remove(file).catch(() => {});
+        }
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    },
+
     stat: (key) =>
       translate(key, async (): Promise<FileInfo> => {
         const info = await Deno.stat(path(key));
@@ -41,20 +57,23 @@ export function createFsDriver(root: string): StorageDriver {
     async put(key, data, options) {
       const durable = options?.durable ?? true;
       const target = path(key);
-      const dir = dirname(target);
-      await Deno.mkdir(dir, { recursive: true });
-      const temp = join(dir, `.tmp-${crypto.randomUUID()}`);
+      // Staged outside the key's directory, which is made only on success: a vetoed or failed
+      // put leaves no empty directories behind.
+      await Deno.mkdir(staging, { recursive: true });
+      const temp = join(staging, crypto.randomUUID());
       try {
         using file = await Deno.open(temp, { write: true, createNew: true });
-        await writeAll(file, data);
+        if (data instanceof Uint8Array) await writeAll(file, data);
+        else await appendBuffered(file, data);
         // An empty file (a link) has no data to flush: the directory sync makes it durable.
-        if (durable && data.length > 0) await file.syncData();
+        if (durable && (await file.stat()).size > 0) await file.syncData();
+        await Deno.mkdir(dirname(target), { recursive: true });
+        await Deno.rename(temp, target);
       } catch (error) {
         await Deno.remove(temp).catch(() => {});
         throw error;
       }
-      await Deno.rename(temp, target);
-      if (durable) await syncDirectory(dir);
+      if (durable) await syncDirectory(dirname(target));
     },
 
     read: (key, range) => translate(key, () => openStream(path(key), range)),
@@ -103,6 +122,9 @@ export function createFsDriver(root: string): StorageDriver {
     },
   };
 }
+
+/** A staged file untouched this long belongs to no live put (a 1 GiB put rewrites it often). */
+const STALE_STAGING_MS = 60 * 60 * 1000;
 
 /** Bytes gathered per write: fewer, larger writes than the body's 64 KiB chunks. */
 const WRITE_BUFFER_BYTES = 1024 * 1024;

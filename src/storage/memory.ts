@@ -35,14 +35,16 @@ export function createMemoryDriver(): StorageDriver {
         return concat(chunks, size);
       }),
 
-    put: (key, data) =>
-      Promise.try(() => {
-        objects.set(checkKey(key), {
-          chunks: [data.slice()],
-          size: data.length,
-          modified: new Date(),
-        });
-      }),
+    async put(key, data) {
+      checkKey(key);
+      const chunks: Uint8Array<ArrayBuffer>[] = [];
+      let size = 0;
+      for await (const chunk of data instanceof Uint8Array ? [data] : data) {
+        chunks.push(chunk.slice()); // the caller may reuse its buffer
+        size += chunk.length;
+      }
+      objects.set(key, { chunks, size, modified: new Date() });
+    },
 
     read: (key, range) =>
       Promise.try(() => {

@@ -4,7 +4,9 @@
 /**
  * How the contract maps onto S3 (tested against Ceph's RADOS Gateway):
  *
- * - `put` is one PUT (atomic per object on S3). `get`/`read`/`stat` are GET/HEAD.
+ * - `put` is one PUT (atomic per object on S3); from a stream, a multipart upload that only
+ *   CompleteMultipartUpload makes visible (aborted when the source fails). `get`/`read`/`stat`
+ *   are GET/HEAD.
  * - An appended object is a run of segments `<key>/.a/<seq>-<offset>`, each written by one
  *   `append` call, created with `If-None-Match: *` so two writers can never claim the same slot.
  *   A segment larger than one part streams into a multipart upload (parts of `partSize` bytes
@@ -51,6 +53,7 @@ export interface S3Options {
 
 export interface S3Driver extends StorageDriver {
   readonly kind: "s3";
+  readonly checksummed: true;
   /** Lists one key of the bucket: resolves when it is reachable with these credentials. */
   ready(): Promise<void>;
 }
@@ -299,12 +302,12 @@ export function createS3Driver(options: S3Options): S3Driver {
   /**
    * Streams a source into one object: a single PUT when it fits in one part, else a multipart
    * upload. Resolves to the bytes written; when the source fails, what it gave so far is still
-   * written before the failure is rethrown.
+   * written before the failure is rethrown, unless `atomic` (then nothing is written).
    */
   async function writeStream(
     key: string,
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    options: { createOnly: boolean; skipEmpty: boolean },
+    options: { createOnly: boolean; skipEmpty: boolean; atomic?: boolean },
   ): Promise<number> {
     let buffer: Uint8Array | undefined = await buffers.acquire();
     let filled = 0;
@@ -363,7 +366,7 @@ export function createS3Driver(options: S3Options): S3Driver {
           }
         }
       } catch (error) {
-        if (failed) throw error; // the storage side broke, not the source
+        if (failed || options.atomic) throw error; // storage broke, or nothing may be kept
         sourceError = error;
       }
       if (uploadId === undefined) {
@@ -563,6 +566,7 @@ export function createS3Driver(options: S3Options): S3Driver {
 
   return {
     kind: "s3",
+    checksummed: true,
 
     async ready() {
       try {
@@ -594,7 +598,9 @@ export function createS3Driver(options: S3Options): S3Driver {
     },
 
     async put(key, data) {
-      await putObject(full(key), data);
+      if (data instanceof Uint8Array) return putObject(full(key), data);
+      const options = { createOnly: false, skipEmpty: false, atomic: true };
+      await writeStream(full(key), data, options);
     },
 
     async read(key, range) {

@@ -64,6 +64,34 @@ serverTest("POST ?digest= with the body is a monolithic push: 201", async (s) =>
   assertEquals((await s.client.pushBlob("app/nested", DATA)).status, 201);
 });
 
+serverTest("a whole body with its digest: stored once, verified even when known", async (s) => {
+  const { client } = s;
+  // PUT with the whole body on an empty session, then the same digest over other bytes.
+  const location = await client.startUpload("app");
+  assertEquals((await client.request("PUT", withDigest(location, D), { body: DATA })).status, 201);
+  assertEquals((await client.get(`/v2/app/blobs/${D}`)).body, DATA);
+  assertEquals(await s.driver.list("_uploads"), [], "the session is gone");
+  const other = DATA.slice();
+  other[0] ^= 1;
+  const lie = await client.request("POST", `/v2/other/blobs/uploads/?digest=${D}`, { body: other });
+  assertError(lie, 400, "DIGEST_INVALID");
+  assertEquals((await client.head(`/v2/other/blobs/${D}`)).status, 404, "not linked");
+  assertEquals((await client.get(`/v2/app/blobs/${D}`)).body, DATA, "stored bytes unchanged");
+  // A body cut short stores nothing and links nothing.
+  const target = new URL(s.url);
+  const fresh = randomBytes(50_000, 6);
+  const conn = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+  await conn.write(new TextEncoder().encode(
+    `POST /v2/cut/blobs/uploads/?digest=${digest(fresh)} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+      `Content-Length: ${fresh.length}\r\n\r\n`,
+  ));
+  await conn.write(fresh.subarray(0, 10_000));
+  conn.close();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assertEquals((await client.head(`/v2/cut/blobs/${digest(fresh)}`)).status, 404);
+  assertEquals((await s.driver.list("blobs/sha256")).length, 1, "only the first blob");
+});
+
 serverTest("mount from a repository that has the blob: 201", async ({ client }) => {
   await client.pushBlob("source", DATA);
   const res = await client.request("POST", `/v2/target/blobs/uploads/?mount=${D}&from=source`);

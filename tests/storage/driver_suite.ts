@@ -70,6 +70,30 @@ export function driverSuite(name: string, makeDriver: () => Promise<DriverFixtur
     assertEquals((await driver.get("x/empty")).length, 0);
   });
 
+  test("put from a stream writes chunks given from one reused buffer", async (driver) => {
+    const data = randomBytes(300_000, 11);
+    await driver.put("s/k", bytes("old"));
+    await driver.put("s/k", reusedChunks(data, 64 * 1024));
+    assertEquals(await driver.get("s/k"), data);
+    await driver.put("s/empty", reusedChunks(new Uint8Array(), 1));
+    assertEquals((await driver.stat("s/empty")).size, 0);
+  });
+
+  test("put from a stream that throws at its end changes nothing", async (driver) => {
+    await driver.put("v/k", bytes("kept"));
+    const veto = new Error("veto");
+    async function* vetoed() {
+      yield* reusedChunks(randomBytes(200_000, 12), 64 * 1024);
+      throw veto;
+    }
+    const error = await assertRejects(() => driver.put("v/k", vetoed()));
+    assert(error === veto, "the source's own error comes back");
+    assertEquals(text(await driver.get("v/k")), "kept");
+    await assertRejects(() => driver.put("v/new", vetoed()));
+    await assertRejects(() => driver.stat("v/new"), NotFoundError);
+    assertEquals((await driver.list("v")).sort(), ["k"]);
+  });
+
   test("get returns a copy the caller may change", async (driver) => {
     await driver.put("k", bytes("abc"));
     const got = await driver.get("k");
@@ -309,4 +333,15 @@ export function driverSuite(name: string, makeDriver: () => Promise<DriverFixtur
     const final = await driver.get("c/same");
     assert(blobs.some((b) => b.length === final.length && b.every((x, j) => x === final[j])));
   });
+}
+
+/** The data as chunks of at most `size` bytes, all views of one buffer (as a request body). */
+export async function* reusedChunks(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(size);
+  for (let at = 0; at < data.length; at += size) {
+    const piece = data.subarray(at, Math.min(data.length, at + size));
+    buffer.set(piece);
+    yield buffer.subarray(0, piece.length);
+    buffer.fill(0xee); // a driver that kept a view of the chunk now holds garbage
+  }
 }

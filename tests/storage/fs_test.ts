@@ -2,7 +2,7 @@
 // Each test gets a fresh temp directory, removed afterwards.
 
 import { createFsDriver } from "../../src/storage/fs.ts";
-import { assertEquals, bytes, tempDir } from "../helpers.ts";
+import { assertEquals, assertRejects, bytes, tempDir } from "../helpers.ts";
 import { driverSuite } from "./driver_suite.ts";
 
 driverSuite("fs", async () => {
@@ -25,4 +25,29 @@ Deno.test("fs driver: a second driver on the same root sees the data (restart)",
   const again = createFsDriver(dir.path);
   assertEquals(await again.append("_uploads/u/data", [bytes("def")]), 6);
   assertEquals(new TextDecoder().decode(await again.get("_uploads/u/data")), "abcdef");
+});
+
+Deno.test("fs driver: a vetoed put leaves no directory or staged file behind", async () => {
+  await using dir = await tempDir("registry-fs-driver-");
+  const driver = createFsDriver(dir.path);
+  async function* vetoed() {
+    yield bytes("partial");
+    throw new Error("veto");
+  }
+  await assertRejects(() => driver.put("blobs/sha256/ab/abc/data", vetoed()), Error, "veto");
+  assertEquals(await driver.list("blobs"), []);
+  assertEquals([...Deno.readDirSync(`${dir.path}/.tmp`)], []);
+});
+
+Deno.test("fs driver: ready() removes staged files a crash left, not fresh ones", async () => {
+  await using dir = await tempDir("registry-fs-driver-");
+  const driver = createFsDriver(dir.path);
+  await driver.ready!(); // no staging directory yet: nothing to do
+  Deno.mkdirSync(`${dir.path}/.tmp`);
+  Deno.writeTextFileSync(`${dir.path}/.tmp/old`, "left by a crash");
+  Deno.writeTextFileSync(`${dir.path}/.tmp/fresh`, "a put in flight");
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  Deno.utimeSync(`${dir.path}/.tmp/old`, twoHoursAgo, twoHoursAgo);
+  await driver.ready!();
+  assertEquals([...Deno.readDirSync(`${dir.path}/.tmp`)].map((e) => e.name), ["fresh"]);
 });

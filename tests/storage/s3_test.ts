@@ -17,7 +17,7 @@ import {
   s3Fixture,
   text,
 } from "../helpers.ts";
-import { driverSuite } from "./driver_suite.ts";
+import { driverSuite, reusedChunks } from "./driver_suite.ts";
 
 if (S3_IGNORE) console.log(S3_SKIP_REASON);
 else driverSuite("s3", () => Promise.resolve(s3Fixture()));
@@ -54,6 +54,25 @@ Deno.test({
     await driver.move("u/data", "blobs/b");
     assertEquals(await readAll(await driver.read("blobs/b")), data);
     assertEquals(await driver.list("u"), []);
+  },
+});
+
+Deno.test({
+  name: "s3 driver: a streamed put bigger than a part is one object, or nothing when vetoed",
+  ignore,
+  async fn() {
+    await using fixture = s3Fixture({ partSize: 5 * MiB, maxBuffers: 3 });
+    const { driver } = fixture;
+    const data = randomBytes(12 * MiB + 7, 9);
+    await driver.put("blobs/p", reusedChunks(data, 64 * 1024));
+    assertEquals(await readAll(await driver.read("blobs/p")), data);
+    async function* vetoed() {
+      yield* reusedChunks(data, 64 * 1024);
+      throw new Error("digest mismatch");
+    }
+    await assertRejects(() => driver.put("blobs/q", vetoed()), Error, "digest mismatch");
+    await assertRejects(() => driver.stat("blobs/q"), NotFoundError);
+    assertEquals(await readAll(await driver.read("blobs/p")), data, "the earlier put is intact");
   },
 });
 
