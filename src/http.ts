@@ -87,12 +87,15 @@ export function nextLink(ctx: Context, next: string, size: number): string {
 }
 
 const BODY_READ_BYTES = 1024 * 1024;
+/** Read buffers kept between requests: a fresh 1 MiB costs ~3 ms of page faults per push. */
+const spareReadBuffers: ArrayBuffer[] = [];
+const MAX_SPARE_READ_BUFFERS = 16;
 
 /**
  * The request body as chunks; an absent body is empty. The chunks are views of one buffer that
  * is read into again: each is valid only until the next is requested (consumers copy or finish
- * with it first). Reading into one buffer spares a fresh allocation per 64 KiB of body, which
- * costs page faults and RSS on a 1 GiB push.
+ * with it first). Reading into one reused buffer spares a fresh allocation per 64 KiB of body,
+ * which costs page faults and RSS on a 1 GiB push.
  */
 export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> {
   if (!request.body) return;
@@ -103,16 +106,19 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
     yield* request.body; // not a byte stream (a Request built by hand)
     return;
   }
+  // Each read detaches the buffer it is given and hands it back in the result.
+  let buffer = spareReadBuffers.pop() ?? new ArrayBuffer(BODY_READ_BYTES);
   try {
-    let buffer = new Uint8Array(BODY_READ_BYTES);
     while (true) {
-      const { value, done } = await reader.read(buffer);
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (value) buffer = value.buffer as ArrayBuffer;
       if (done || !value) return;
       yield value;
-      buffer = new Uint8Array(value.buffer); // the read hands the whole buffer back
     }
   } finally {
     reader.releaseLock();
+    const intact = !buffer.detached && buffer.byteLength === BODY_READ_BYTES;
+    if (intact && spareReadBuffers.length < MAX_SPARE_READ_BUFFERS) spareReadBuffers.push(buffer);
   }
 }
 

@@ -1,7 +1,7 @@
 // Unit tests of src/routes.ts: each path reaches the right route, spec id, params and Allow list.
 // Names may hold slashes and even `blobs`/`manifests`/`tags` segments; the fixed tail decides.
 
-import { allowedMethods, matchRoute } from "../src/routes.ts";
+import { allowedMethods, matchRoute, ROUTES } from "../src/routes.ts";
 import { assert, assertEquals } from "./helpers.ts";
 
 const D = `sha256:${"a".repeat(64)}`;
@@ -44,6 +44,13 @@ Deno.test("routes: each path to its route, spec id and params", () => {
     );
     assertEquals(got, params, `${path} params`);
   }
+});
+
+Deno.test("routes: the literal pre-check keeps each pattern's fixed pieces", () => {
+  const literals = Object.fromEntries(ROUTES.map((r) => [r.spec, r.literals]));
+  assertEquals(literals["end-3/7/9"], ["/v2/", "/manifests/"]);
+  assertEquals(literals["end-5/6/13/14"], ["/v2/", "/blobs/uploads/"]);
+  assertEquals(literals["end-1"], ["/v2/"]);
 });
 
 Deno.test("routes: unknown paths match nothing", () => {
