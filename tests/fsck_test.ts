@@ -96,6 +96,16 @@ serverTest(
   },
 );
 
+serverTest("a manifest read from storage with bad bytes is 404 and quarantined", async (t) => {
+  const image = await pushLayeredImage(t.client, "mrot", "v1", [randomBytes(1000, 7)], 7);
+  const d = parseDigest(image.digest)!;
+  await t.driver.put(blobPath(d), flipped(image.manifest));
+  t.server.registry.cache?.manifests.deletePrefix(""); // as after a restart: read from storage
+  assertError(await t.client.get(`/v2/mrot/manifests/v1`), 404, "MANIFEST_UNKNOWN");
+  assert(!await exists(t.driver, d.value), "quarantined");
+  assert(await t.driver.stat(quarantinePath(d)).then(() => true));
+});
+
 serverTest("a good blob pulls whole, twice (checked, then from the verified set)", async (t) => {
   const layer = randomBytes(400_000, 5);
   const image = await pushLayeredImage(t.client, "good", "v1", [layer], 5);

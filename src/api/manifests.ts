@@ -21,6 +21,8 @@ import {
 } from "../registry.ts";
 import { pin, unpin } from "../pins.ts";
 import { addToCatalog } from "./catalog.ts";
+import { quarantineBlob } from "../fsck.ts";
+import { log } from "../log.ts";
 import { blobPath, referrerPath, revisionLinkPath, tagPath, tagsPath } from "../storage/paths.ts";
 
 /** What the spec and distribution accept (4 MiB); containerd refuses larger anyway. */
@@ -161,6 +163,16 @@ async function loadManifest(
   const revision = await readJson<Revision>(registry, revisionLinkPath(name, digest));
   const bytes = revision && await orMissing(registry.driver.get(blobPath(digest)));
   if (!revision || !bytes) return undefined;
+  // Stored manifests are small: each read from storage is checked (microseconds), on S3 too.
+  const actual = digestOf(bytes, digest.algorithm);
+  if (actual !== digest.value) {
+    log.error("manifest corrupt on read", { "blob.digest": digest.value, "blob.actual": actual });
+    log.error("blob quarantined", {
+      "blob.digest": digest.value,
+      "storage.key": await quarantineBlob(registry, digest),
+    });
+    return undefined;
+  }
   const manifest = { mediaType: revision.mediaType, bytes };
   registry.cache?.manifests.set(key, manifest, bytes.length);
   return manifest;
