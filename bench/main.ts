@@ -636,6 +636,72 @@ async function sectionConcurrent(s: Server): Promise<void> {
   if (acc.usage) f.cpu[s.key] = acc.usage;
 }
 
+/**
+ * What durability costs on this disk, without HTTP or hashing: the floors under a crash-safe
+ * push. (1) 4 GiB written as four 1 GiB files back to back, each flushed: the first runs ride
+ * the virtual disk's burst, the last show its sustained rate. (2) one 1 MiB file written,
+ * flushed and its directory flushed: the floor of a 1 MiB push. (3) 16 writers at once, each a
+ * new 4 MiB file plus three small files, every one flushed with its directory: the floor of the
+ * concurrent-push figure.
+ */
+async function durableWriteCeilings(root: string): Promise<void> {
+  const dir = await Deno.makeTempDir({ dir: root, prefix: "durable-" });
+  const writeFile = async (path: string, bytes: number, chunk = pattern) => {
+    using f = await Deno.open(path, { write: true, createNew: true });
+    for (let left = bytes; left > 0;) {
+      const n = Math.min(left, chunk.length);
+      for (let o = 0; o < n;) o += await f.write(chunk.subarray(o, n));
+      left -= n;
+    }
+    await f.syncData();
+  };
+  const syncDir = async (path: string) => {
+    using d = await Deno.open(path, { read: true });
+    await d.syncData();
+  };
+  try {
+    log("ceilings: durable writes (4 x 1 GiB flushed, 1 MiB flushed, 16 writers)");
+    await waitQuiet();
+    const gib: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      gib.push(GiB / MB / await timed(() => writeFile(`${dir}/g${i}`, GiB)));
+    }
+    for (let i = 0; i < 4; i++) await Deno.remove(`${dir}/g${i}`);
+    ceilings["fs_fdatasync_1GiB_x4_in_a_row_MBps"] = stat(gib);
+
+    const small: number[] = [];
+    const mib = pattern.subarray(0, MiB);
+    for (let i = 0; i < 50; i++) {
+      small.push(1000 * await timed(async () => {
+        await writeFile(`${dir}/m${i}`, MiB, mib);
+        await syncDir(dir);
+      }));
+    }
+    ceilings["fs_durable_1MiB_file_plus_dir_ms"] = stat(small);
+
+    const rounds: number[] = [];
+    const tiny = pattern.subarray(0, 600);
+    for (let r = 0; r < 5; r++) {
+      const secs = await timed(async () => {
+        await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+          const d = `${dir}/c${r}-${w}`;
+          await Deno.mkdir(d);
+          await writeFile(`${d}/blob`, 4 * MiB, pattern.subarray(0, 4 * MiB));
+          await syncDir(d);
+          for (let k = 0; k < 3; k++) {
+            await writeFile(`${d}/s${k}`, tiny.length, tiny);
+            await syncDir(d);
+          }
+        }));
+      });
+      rounds.push(16 * 4 * MiB / MB / secs);
+    }
+    ceilings["fs_durable_16_writers_4MiB_plus_3_small_MBps"] = stat(rounds);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 async function sectionCeilings(root: string): Promise<void> {
   // One-core SHA-256 with openssl.
   log("ceilings: openssl speed -evp sha256");
@@ -706,6 +772,8 @@ async function sectionCeilings(root: string): Promise<void> {
       stat(xs);
     await Deno.remove(dir, { recursive: true });
   }
+
+  await durableWriteCeilings(root);
 
   // Trivial servers: Deno.serve and a raw TCP sink, with the same client.
   log(`ceilings: sinks, ${sizeLabel(SINK_SIZE)}, ${RUNS} runs + warm-up`);

@@ -86,8 +86,9 @@ export function nextLink(ctx: Context, next: string, size: number): string {
   return `<${externalUrl(ctx, url.pathname + url.search)}>; rel="next"`;
 }
 
-const BODY_READ_BYTES = 1024 * 1024;
-/** Read buffers kept between requests: a fresh 1 MiB costs ~3 ms of page faults per push. */
+/** 64 KiB: with 1 MiB views, 16 concurrent uploads read at a third of the speed (Deno 2.9). */
+const BODY_READ_BYTES = 64 * 1024;
+/** Read buffers kept between requests: fresh memory costs page faults on every push. */
 const spareReadBuffers: ArrayBuffer[] = [];
 const MAX_SPARE_READ_BUFFERS = 16;
 
