@@ -1072,6 +1072,9 @@ async function main(): Promise<number> {
       fn: (s: Server) => Promise<void>,
     ) => {
       for (const s of servers) {
+        // Untimed: write back what earlier sections left dirty (distribution never flushes its
+        // files), so one server's backlog is not written on the other's time.
+        await new Deno.Command("sync").output();
         const a = cpuSnapshot(pids);
         await fn(s);
         sectionCpu.push({
