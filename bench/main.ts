@@ -672,10 +672,12 @@ async function durableWriteCeilings(root: string): Promise<void> {
     const small: number[] = [];
     const mib = pattern.subarray(0, MiB);
     for (let i = 0; i < 50; i++) {
-      small.push(1000 * await timed(async () => {
-        await writeFile(`${dir}/m${i}`, MiB, mib);
-        await syncDir(dir);
-      }));
+      small.push(
+        1000 * await timed(async () => {
+          await writeFile(`${dir}/m${i}`, MiB, mib);
+          await syncDir(dir);
+        }),
+      );
     }
     ceilings["fs_durable_1MiB_file_plus_dir_ms"] = stat(small);
 
