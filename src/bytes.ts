@@ -1,5 +1,5 @@
 // Owns byte-array helpers shared by the HTTP layer and the drivers.
-// No spec section: plumbing for reading small bodies and objects whole.
+// No spec section: plumbing for joining chunks and reading streams into reused buffers.
 
 /** Joins chunks into one new array of `size` bytes. */
 export function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
@@ -10,4 +10,48 @@ export function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuff
     offset += chunk.length;
   }
   return out;
+}
+
+/** Spare read buffers by size: fresh memory costs page faults (and garbage) on every read. */
+const spareBuffers = new Map<number, ArrayBuffer[]>();
+const MAX_SPARE_BUFFERS = 16;
+
+/**
+ * A stream's bytes as views of one reused buffer of `size` bytes, read with a BYOB reader: each
+ * view is valid only until the next is asked for (consumers copy or finish with it first). A
+ * stream that is not a byte stream is passed through as it is. A failed read cancels the stream.
+ */
+export async function* reusedChunks(
+  stream: ReadableStream<Uint8Array>,
+  size: number,
+): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = stream.getReader({ mode: "byob" });
+  } catch {
+    yield* stream;
+    return;
+  }
+  const spare = spareBuffers.get(size) ?? [];
+  spareBuffers.set(size, spare);
+  // Each read detaches the buffer it is given and hands it back in the result.
+  let buffer = spare.pop() ?? new ArrayBuffer(size);
+  try {
+    while (true) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read(new Uint8Array(buffer));
+      } catch (error) {
+        await reader.cancel().catch(() => {});
+        throw error;
+      }
+      if (result.value) buffer = result.value.buffer as ArrayBuffer;
+      if (result.done || !result.value) return;
+      yield result.value;
+    }
+  } finally {
+    reader.releaseLock();
+    const intact = !buffer.detached && buffer.byteLength === size;
+    if (intact && spare.length < MAX_SPARE_BUFFERS) spare.push(buffer);
+  }
 }

@@ -1,7 +1,7 @@
 // Owns the HTTP plumbing shared by the API modules: handler context, URLs, pagination, bodies.
 // Implements the spec's Location/Link rules (absolute URLs honouring X-Forwarded-*, RFC 5988 Link).
 
-import { concat } from "./bytes.ts";
+import { concat, reusedChunks } from "./bytes.ts";
 import { RegistryError } from "./errors.ts";
 import { requireName } from "./grammar.ts";
 import type { Registry } from "./registry.ts";
@@ -91,39 +91,14 @@ export function nextLink(ctx: Context, next: string, size: number): string {
  * a chunked 1 GiB body at 0.3–0.5 GB/s with ~120 MiB RSS (2.9–3.1 GB/s, ~54 MiB with 64 KiB).
  */
 const BODY_READ_BYTES = 64 * 1024;
-/** Read buffers kept between requests: fresh memory costs page faults on every push. */
-const spareReadBuffers: ArrayBuffer[] = [];
-const MAX_SPARE_READ_BUFFERS = 16;
 
 /**
- * The request body as chunks; an absent body is empty. The chunks are views of one buffer that
- * is read into again: each is valid only until the next is requested (consumers copy or finish
- * with it first). Reading into one reused buffer spares a fresh allocation per 64 KiB of body,
- * which costs page faults and RSS on a 1 GiB push.
+ * The request body as chunks; an absent body is empty. The chunks are views of one reused buffer
+ * (src/bytes.ts): each is valid only until the next is requested. Reading into one buffer spares
+ * a fresh allocation per 64 KiB of body, which costs page faults and RSS on a 1 GiB push.
  */
 export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> {
-  if (!request.body) return;
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = request.body.getReader({ mode: "byob" });
-  } catch {
-    yield* request.body; // not a byte stream (a Request built by hand)
-    return;
-  }
-  // Each read detaches the buffer it is given and hands it back in the result.
-  let buffer = spareReadBuffers.pop() ?? new ArrayBuffer(BODY_READ_BYTES);
-  try {
-    while (true) {
-      const { value, done } = await reader.read(new Uint8Array(buffer));
-      if (value) buffer = value.buffer as ArrayBuffer;
-      if (done || !value) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-    const intact = !buffer.detached && buffer.byteLength === BODY_READ_BYTES;
-    if (intact && spareReadBuffers.length < MAX_SPARE_READ_BUFFERS) spareReadBuffers.push(buffer);
-  }
+  if (request.body) yield* reusedChunks(request.body, BODY_READ_BYTES);
 }
 
 /** Reads a small body whole; beyond `limit` bytes it is 413, without reading further. */
