@@ -5,8 +5,8 @@ export interface Lru<V> {
   get(key: string): V | undefined;
   set(key: string, value: V, bytes?: number): void;
   delete(key: string): void;
-  /** Drops every entry whose key starts with `prefix`. */
-  deletePrefix(prefix: string): void;
+  /** Drops every entry. */
+  clear(): void;
 }
 
 export function createLru<V>(maxEntries: number, maxBytes = Infinity): Lru<V> {
@@ -40,8 +40,9 @@ export function createLru<V>(maxEntries: number, maxBytes = Infinity): Lru<V> {
       }
     },
     delete: remove,
-    deletePrefix(prefix) {
-      for (const key of entries.keys()) if (key.startsWith(prefix)) remove(key);
+    clear() {
+      entries.clear();
+      totalBytes = 0;
     },
   };
 }

@@ -49,7 +49,7 @@ export async function quarantineBlob(registry: Registry, digest: Digest): Promis
     await orMissing(registry.driver.move(blobPath(digest), target));
     verifiedBlobs(registry).delete(digest.value);
     // A manifest whose bytes are quarantined must not stay cached either.
-    registry.cache?.manifests.deletePrefix("");
+    registry.cache?.manifests.clear();
   });
   return target;
 }

@@ -13,14 +13,18 @@ import {
   tagsPath,
 } from "./storage/paths.ts";
 
-/** Every repository that holds anything (manifests, layer links or referrers), sorted. */
-export async function walkRepositories(driver: StorageDriver): Promise<string[]> {
+/**
+ * Every repository that holds one of `markers` (by default anything: manifests, layer links or
+ * referrers), sorted. One listing per level of every name.
+ */
+export async function walkRepositories(
+  driver: StorageDriver,
+  markers = ["_manifests", "_layers", "_referrers"],
+): Promise<string[]> {
   const names: string[] = [];
   async function walk(prefix: string, name: string): Promise<void> {
     const children = await driver.list(prefix);
-    if (name && children.some((c) => c === "_manifests" || c === "_layers" || c === "_referrers")) {
-      names.push(name);
-    }
+    if (name && children.some((child) => markers.includes(child))) names.push(name);
     for (const child of children) {
       if (!child.startsWith("_")) {
         await walk(`${prefix}/${child}`, name ? `${name}/${child}` : child);

@@ -3,7 +3,7 @@
 
 import { NotFoundError, type PutOptions, type StorageDriver } from "./storage/driver.ts";
 import { createLocks, type WithLock } from "./locks.ts";
-import { createPins, type Pins } from "./pins.ts";
+import { createPins, type Pins, touch } from "./pins.ts";
 import type { Hash } from "./digest.ts";
 import type { Digest } from "./grammar.ts";
 import { blobPath, layerLinkPath } from "./storage/paths.ts";
@@ -83,8 +83,13 @@ export async function linkedBlobSize(
   return link && await blobSize(registry, digest);
 }
 
-export function linkBlob(registry: Registry, name: string, digest: Digest): Promise<void> {
-  return registry.driver.put(layerLinkPath(name, digest), new Uint8Array());
+/**
+ * Links a blob into a repository; call it holding the digest's lock. Touched for a running GC
+ * pass (src/pins.ts), so the sweep keeps what was just linked.
+ */
+export async function linkBlob(registry: Registry, name: string, digest: Digest): Promise<void> {
+  await registry.driver.put(layerLinkPath(name, digest), new Uint8Array());
+  touch(registry.pins, digest);
 }
 
 export async function readJson<T>(registry: Registry, key: string): Promise<T | undefined> {

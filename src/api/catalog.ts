@@ -8,8 +8,8 @@ import {
   CATALOG_INDEXED,
   catalogEntryPath,
   catalogIndexedPath,
-  REPOSITORIES,
 } from "../storage/paths.ts";
+import { walkRepositories } from "../inventory.ts";
 
 const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;
@@ -38,7 +38,8 @@ export async function listRepositories(registry: Registry): Promise<string[]> {
     entry.replaceAll("~", "/")
   );
   if (entries.includes(CATALOG_INDEXED)) return indexed.sort();
-  const walked = await walkRepositories(registry);
+  // The walk the index replaces: repositories that hold a manifest.
+  const walked = await walkRepositories(registry.driver, ["_manifests"]);
   await Promise.all(walked.map((name) => addToCatalog(registry, name)));
   await registry.driver.put(catalogIndexedPath, new Uint8Array());
   return [...new Set([...indexed, ...walked])].sort();
@@ -48,20 +49,4 @@ export async function listRepositories(registry: Registry): Promise<string[]> {
 export async function addToCatalog(registry: Registry, name: string): Promise<void> {
   const key = catalogEntryPath(name);
   if (!await orMissing(registry.driver.stat(key))) await registry.driver.put(key, new Uint8Array());
-}
-
-/** The walk of `repositories/` the index replaces: one listing per level of every name. */
-async function walkRepositories(registry: Registry): Promise<string[]> {
-  const names: string[] = [];
-  async function walk(prefix: string, name: string): Promise<void> {
-    const children = await registry.driver.list(prefix);
-    if (name && children.includes("_manifests")) names.push(name);
-    for (const child of children) {
-      if (!child.startsWith("_")) {
-        await walk(`${prefix}/${child}`, name ? `${name}/${child}` : child);
-      }
-    }
-  }
-  await walk(REPOSITORIES, "");
-  return names.sort();
 }

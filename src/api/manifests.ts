@@ -12,6 +12,7 @@ import {
   requireDeleteEnabled,
 } from "../http.ts";
 import {
+  blobSize,
   type CachedManifest,
   linkedBlobSize,
   orMissing,
@@ -97,7 +98,7 @@ async function storeManifest(
   if (manifest.subject) revision.subject = manifest.subject.value;
   // Bytes before the links that name them: a crash in between leaves only unreferenced bytes.
   await pin(registry, digest, async () => {
-    if (!await orMissing(registry.driver.stat(blobPath(digest)))) {
+    if (await blobSize(registry, digest) === undefined) {
       await registry.driver.put(blobPath(digest), body);
     }
     return true;
@@ -372,18 +373,12 @@ async function requireReferencesExist(
     else missing.push(digest.value);
   }));
   const failed = checks.find((c) => c.status === "rejected");
-  if (failed) {
+  if (failed || missing.length > 0) {
     unpin(registry.pins, pinned);
-    throw failed.reason;
-  }
-  if (missing.length > 0) {
-    unpin(registry.pins, pinned);
-    throw new RegistryError(
+    throw failed ? failed.reason : new RegistryError(
       "MANIFEST_BLOB_UNKNOWN",
       "manifest references unknown blobs or manifests",
-      {
-        detail: { digests: missing },
-      },
+      { detail: { digests: missing } },
     );
   }
   return pinned;

@@ -12,10 +12,11 @@ const MAX_TAGS_PAGE = 10_000;
 export async function listTags(ctx: Context): Promise<Response> {
   const name = repositoryName(ctx);
   const page = pageParams(ctx.url, MAX_TAGS_PAGE);
-  if ((await ctx.registry.driver.list(repositoryPath(name))).length === 0) {
+  const tags = await sortedTags(ctx.registry, name);
+  // A repository with tags exists; without, one listing tells an empty one from an unknown one.
+  if (tags.length === 0 && (await ctx.registry.driver.list(repositoryPath(name))).length === 0) {
     throw new RegistryError("NAME_UNKNOWN", undefined, { detail: { name } });
   }
-  const tags = await sortedTags(ctx.registry, name);
   const { items, next } = paginate(tags, (tag) => tag, page, MAX_TAGS_PAGE);
   const headers = new Headers();
   if (next !== undefined) headers.set("link", nextLink(ctx, next, page.n ?? MAX_TAGS_PAGE));

@@ -15,7 +15,7 @@ import {
   writeJson,
 } from "../registry.ts";
 import { blobPath, uploadDataPath, uploadInfoPath, uploadPath } from "../storage/paths.ts";
-import { digestLock, pin, touch, unpin } from "../pins.ts";
+import { digestLock, pin, unpin } from "../pins.ts";
 
 interface UploadInfo {
   name: string;
@@ -34,7 +34,7 @@ export async function startUpload(ctx: Context): Promise<Response> {
   // (no `from`) cannot be vouched for, so automatic mounting is off then.
   const mayMount = !ctx.access || (from !== null && isName(from) && ctx.access.canPull(from));
   if (mount !== null && mayMount) {
-    const mounted = await tryMount(ctx.registry, name, mount, params.get("from"));
+    const mounted = await tryMount(ctx.registry, name, mount, from);
     if (mounted) return blobCreated(ctx, name, mounted);
   }
   const digestParam = params.get("digest");
@@ -51,8 +51,10 @@ export async function startUpload(ctx: Context): Promise<Response> {
   }, { durable: false });
   await ctx.registry.driver.append(uploadDataPath(uuid), []);
   if (digest) {
-    await ctx.registry.withLock(uuid, () => appendBody(ctx.registry, uuid, ctx.request));
-    await ctx.registry.withLock(uuid, () => complete(ctx.registry, name, uuid, digest));
+    await ctx.registry.withLock(uuid, async () => {
+      const size = await appendBody(ctx.registry, uuid, ctx.request, 0);
+      await complete(ctx.registry, name, uuid, digest, size);
+    });
     return blobCreated(ctx, name, digest);
   }
   return uploadAccepted(ctx, name, uuid, 0);
@@ -65,7 +67,7 @@ export async function patchUpload(ctx: Context): Promise<Response> {
   const offset = await ctx.registry.withLock(uuid, async () => {
     const current = await uploadSize(ctx.registry, uuid);
     if (range) checkChunk(ctx, name, uuid, range, current);
-    const size = await appendBody(ctx.registry, uuid, ctx.request);
+    const size = await appendBody(ctx.registry, uuid, ctx.request, current);
     if (range && size !== range.end + 1) {
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", {
         detail: { expected: range.end - range.start + 1, received: size - current },
@@ -95,8 +97,8 @@ export async function finishUpload(ctx: Context): Promise<Response> {
       await dropSession(ctx.registry, uuid);
       return;
     }
-    await appendBody(ctx.registry, uuid, ctx.request);
-    await complete(ctx.registry, name, uuid, digest);
+    const size = await appendBody(ctx.registry, uuid, ctx.request, current);
+    await complete(ctx.registry, name, uuid, digest, size);
   });
   return blobCreated(ctx, name, digest);
 }
@@ -125,7 +127,6 @@ async function tryMount(
       : await linkedBlobSize(registry, from, digest);
     if (known === undefined) return false;
     await linkBlob(registry, name, digest);
-    touch(registry.pins, digest);
     return true;
   });
   return mounted ? digest : undefined;
@@ -149,9 +150,16 @@ async function uploadSize(registry: Registry, uuid: string): Promise<number> {
   return info.size;
 }
 
-/** Appends the request body, hashing it on the way; resolves to the upload's new size. */
-async function appendBody(registry: Registry, uuid: string, request: Request): Promise<number> {
-  const current = await uploadSize(registry, uuid);
+/**
+ * Appends the request body to an upload now `current` bytes long (read under the upload's lock),
+ * hashing it on the way; resolves to the upload's new size.
+ */
+async function appendBody(
+  registry: Registry,
+  uuid: string,
+  request: Request,
+  current: number,
+): Promise<number> {
   let state = registry.uploadHashes.get(uuid);
   if (!state || state.offset !== current) {
     // Another process (before a restart) wrote these bytes: the PUT re-reads them instead.
@@ -197,10 +205,7 @@ async function storeWhole(
   if (!await pin(registry, digest, absent)) return false;
   try {
     await registry.driver.put(blobPath(digest), verified(bodyChunks(request), digest));
-    await registry.withLock(digestLock(digest), async () => {
-      await linkBlob(registry, name, digest);
-      touch(registry.pins, digest);
-    });
+    await registry.withLock(digestLock(digest), () => linkBlob(registry, name, digest));
   } catch (error) {
     if (error instanceof RegistryError) throw error;
     throw new RegistryError("BLOB_UPLOAD_INVALID", "upload interrupted", {
@@ -232,9 +237,9 @@ async function complete(
   name: string,
   uuid: string,
   digest: Digest,
+  size: number,
 ): Promise<void> {
   const data = uploadDataPath(uuid);
-  const size = await uploadSize(registry, uuid);
   const state = registry.uploadHashes.get(uuid);
   registry.uploadHashes.delete(uuid);
   const actual = digest.algorithm === "sha256" && state?.offset === size
@@ -246,13 +251,12 @@ async function complete(
       detail: { expected: digest.value, actual },
     });
   }
-  // Bytes and link under the digest's lock, touched for a running GC pass (src/gc.ts).
+  // Bytes and link under the digest's lock (src/gc.ts).
   await registry.withLock(digestLock(digest), async () => {
     if (await blobSize(registry, digest) === undefined) {
       await registry.driver.move(data, blobPath(digest));
     }
     await linkBlob(registry, name, digest);
-    touch(registry.pins, digest);
   });
   await dropSession(registry, uuid);
 }
