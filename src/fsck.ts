@@ -2,9 +2,8 @@
 // Implements issue 6's `fsck [--repair]` and the quarantine a pull uses when it catches bad bytes.
 
 import { digestOfStream } from "./digest.ts";
-import type { Digest } from "./grammar.ts";
+import { type Digest, parseDigest } from "./grammar.ts";
 import { listBlobs, listRepository, manifestReferences, walkRepositories } from "./inventory.ts";
-import { log } from "./log.ts";
 import { verifiedBlobs } from "./verify.ts";
 import { digestLock } from "./pins.ts";
 import { orMissing, type Registry } from "./registry.ts";
@@ -163,7 +162,7 @@ export async function runFsck(
     for (const [subject, referrers] of repository.referrers) {
       for (const referrer of referrers) {
         if (!revisions.has(referrer.value)) {
-          const key = referrerPath(name, { value: subject, ...splitDigest(subject) }, referrer);
+          const key = referrerPath(name, parseDigest(subject)!, referrer);
           problem({ kind: "referrer.dangling", key, message: `${referrer.value} not in ${name}` });
         }
       }
@@ -191,24 +190,6 @@ async function verifyLate(registry: Registry, digest: Digest, good: Set<string>)
   if (await digestOfStream(stream, digest.algorithm) !== digest.value) return false;
   good.add(digest.value);
   return true;
-}
-
-function splitDigest(value: string) {
-  const [algorithm, encoded] = value.split(":") as [Digest["algorithm"], string];
-  return { algorithm, encoded };
-}
-
-export function logFsckReport(report: FsckReport): void {
-  const fields = {
-    "fsck.blobs": report.blobs,
-    "fsck.bytes": report.bytes,
-    "fsck.manifests": report.manifests,
-    "fsck.links": report.links,
-    "fsck.problems": report.problems.length,
-    "duration_ms": report.durationMs,
-  };
-  if (report.problems.length > 0) log.error("fsck found problems", fields);
-  else log.info("fsck clean", fields);
 }
 
 export function describeFsckReport(report: FsckReport): string {

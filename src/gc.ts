@@ -37,10 +37,11 @@ import {
   revisionLinkPath,
   uploadDataPath,
   uploadInfoPath,
-  uploadPath,
   UPLOADS,
 } from "./storage/paths.ts";
 import { formatDuration } from "./duration.ts";
+import { dropSession } from "./api/uploads.ts";
+import { deleteRevision } from "./api/manifests.ts";
 import { parseDigest } from "./grammar.ts";
 
 export interface GcOptions {
@@ -101,16 +102,15 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
     for (const name of await walkRepositories(driver)) {
       repositories.push(await listRepository(driver, name));
     }
-    const references = new Map<string, ReturnType<typeof manifestReferences> | null>();
+    const references = new Map<string, ReturnType<typeof manifestReferences>>();
     const readReferences = async (digest: Digest) => {
       if (!references.has(digest.value)) {
         const bytes = await orMissing(driver.get(blobPath(digest)));
-        references.set(digest.value, bytes ? manifestReferences(bytes) ?? null : null);
-        if (bytes && !manifestReferences(bytes)) {
-          report.skipped = `manifest ${digest.value} is not readable JSON`;
-        }
+        const refs = bytes && manifestReferences(bytes);
+        if (bytes && !refs) report.skipped = `manifest ${digest.value} is not readable JSON`;
+        references.set(digest.value, refs || undefined);
       }
-      return references.get(digest.value) ?? undefined;
+      return references.get(digest.value);
     };
     const liveBlobs = new Set<string>();
     const deadRevisions: { repository: RepositoryListing; digest: Digest }[] = [];
@@ -155,8 +155,7 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
         if (!revision) return false;
         const subject = parseSubject(revision);
         if (subject) await driver.delete(referrerPath(repository.name, subject, digest));
-        registry.cache?.manifests.delete(`${repository.name}@${digest.value}`);
-        await driver.delete(key);
+        await deleteRevision(registry, repository.name, digest);
         return true;
       });
       if (swept) report.swept.manifests++;
@@ -218,10 +217,10 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
 }
 
 /** Deletes upload sessions (and orphaned halves of them) idle for longer than `ttl` ms. */
-export async function expireUploads(
+async function expireUploads(
   registry: Registry,
   ttl: number,
-  dryRun = false,
+  dryRun: boolean,
 ): Promise<{ expired: number; bytes: number }> {
   const { driver } = registry;
   const result = { expired: 0, bytes: 0 };
@@ -233,11 +232,7 @@ export async function expireUploads(
       const data = await orMissing(driver.stat(uploadDataPath(uuid)));
       const times = [info, data].filter((s) => s !== undefined).map((s) => s.modified.getTime());
       if (times.length === 0 || now - Math.max(...times) <= ttl) return undefined;
-      if (!dryRun) {
-        registry.uploadHashes.delete(uuid);
-        await driver.delete(uploadInfoPath(uuid)); // the session first, as cancel does
-        await driver.delete(uploadPath(uuid));
-      }
+      if (!dryRun) await dropSession(registry, uuid);
       return data?.size ?? 0;
     });
     if (bytes !== undefined) {

@@ -8,8 +8,10 @@ import {
   allReferrersPath,
   BLOBS,
   layersPath,
+  referrersPath,
   REPOSITORIES,
   revisionsPath,
+  tagPath,
   tagsPath,
 } from "./storage/paths.ts";
 
@@ -87,7 +89,7 @@ export async function listRepository(
 ): Promise<RepositoryListing> {
   const tags = new Map<string, Digest | undefined>();
   for (const tag of await driver.list(tagsPath(name))) {
-    const bytes = await orMissing(driver.get(`${tagsPath(name)}/${tag}`));
+    const bytes = await orMissing(driver.get(tagPath(name, tag)));
     if (bytes) tags.set(tag, parseDigest(new TextDecoder().decode(bytes).trim()));
   }
   const revisions = await listDigestTree(driver, revisionsPath(name));
@@ -98,7 +100,7 @@ export async function listRepository(
   const subjects = await listDigestTree(driver, root);
   strays.push(...subjects.strays);
   for (const subject of subjects.digests) {
-    const prefix = `${root}/${subject.algorithm}/${subject.encoded}`;
+    const prefix = referrersPath(name, subject);
     const list: Digest[] = [];
     for (const entry of await driver.list(prefix)) {
       const digest = parseDigest(entry.replace("-", ":"));
@@ -122,7 +124,6 @@ export interface ManifestReferences {
   blobs: Digest[];
   /** Children of an index or manifest list. */
   manifests: Digest[];
-  subject?: Digest;
 }
 
 /**
@@ -143,7 +144,7 @@ export function manifestReferences(bytes: Uint8Array): ManifestReferences | unde
     Array.isArray(items) ? items.map(digestOf).filter((d) => d !== undefined) : [];
   const blobs = [digestOf(value.config), ...list(value.layers), ...list(value.blobs)]
     .filter((d) => d !== undefined);
-  return { blobs, manifests: list(value.manifests), subject: digestOf(value.subject) };
+  return { blobs, manifests: list(value.manifests) };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

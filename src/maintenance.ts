@@ -1,15 +1,13 @@
 // Owns the maintenance commands `gc` and `fsck`: one pass over the storage, a printed summary.
 // Implements issue 6's offline GC (`gc [--dry-run]`) and integrity check (`fsck [--repair]`).
 
-import type { Config } from "./config.ts";
+import type { ParsedCommand } from "./config.ts";
 import { describeFsckReport, runFsck } from "./fsck.ts";
 import { describeGcReport, runGc } from "./gc.ts";
 import { createRegistry } from "./registry.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 
-export type MaintenanceCommand =
-  | { kind: "gc"; config: Config; dryRun: boolean }
-  | { kind: "fsck"; config: Config; repair: boolean };
+export type MaintenanceCommand = Extract<ParsedCommand, { kind: "gc" | "fsck" }>;
 
 /**
  * Runs the command and prints its report; resolves to the exit code: 0, or 1 when fsck found

@@ -25,8 +25,7 @@ export interface RunningServer extends AsyncDisposable {
 export function createDriver(config: Pick<Config, "storage" | "dataDir" | "s3">): StorageDriver {
   if (config.storage === "s3") {
     if (!config.s3) throw new Error("--storage s3 needs its --s3-* settings");
-    const { accessKeyId, secretAccessKey, sessionToken, ...where } = config.s3;
-    return createS3Driver({ ...where, accessKeyId, secretAccessKey, sessionToken });
+    return createS3Driver(config.s3);
   }
   return config.storage === "memory" ? createMemoryDriver() : createFsDriver(config.dataDir);
 }

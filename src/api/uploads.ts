@@ -261,7 +261,8 @@ async function complete(
   await dropSession(registry, uuid);
 }
 
-async function dropSession(registry: Registry, uuid: string): Promise<void> {
+/** Ends a session and drops its bytes (cancel, failed digest, commit, and GC's upload expiry). */
+export async function dropSession(registry: Registry, uuid: string): Promise<void> {
   registry.uploadHashes.delete(uuid);
   // The info goes first: a crash between the two deletes leaves bytes no session names (GC's).
   await registry.driver.delete(uploadInfoPath(uuid));

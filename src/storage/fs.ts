@@ -75,10 +75,11 @@ export function createFsDriver(root: string): StorageDriver {
       const temp = join(staging, crypto.randomUUID());
       try {
         using file = createStaged(temp);
-        if (data instanceof Uint8Array) writeAllSync(file, data);
-        else await appendBuffered(file, data);
+        const written = data instanceof Uint8Array
+          ? writeAllSync(file, data)
+          : await appendBuffered(file, data);
         // An empty file (a link) has no data to flush: the directory sync makes it durable.
-        if (durable && file.statSync().size > 0) await file.syncData();
+        if (durable && written > 0) await file.syncData();
         orAfterMissing(
           () => Deno.renameSync(temp, target),
           () => Deno.mkdirSync(dirname(target), { recursive: true }), // first object in there
@@ -101,11 +102,10 @@ export function createFsDriver(root: string): StorageDriver {
         () => Deno.mkdirSync(dirname(target), { recursive: true }),
       );
       const before = file.statSync().size;
-      await appendBuffered(file, chunks);
-      const size = file.statSync().size;
+      const written = await appendBuffered(file, chunks);
       // A chunked upload's PATCHes each start a flush, so the commit's flush covers one chunk.
-      if (size - before >= WRITE_BUFFER_BYTES) flushInBackground(target);
-      return size;
+      if (written >= WRITE_BUFFER_BYTES) flushInBackground(target);
+      return before + written;
     },
 
     async list(prefix) {
@@ -187,14 +187,15 @@ const FLUSH_EVERY = 32 * 1024 * 1024;
 async function appendBuffered(
   file: Deno.FsFile,
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-): Promise<void> {
+): Promise<number> {
   const buffer = spareBuffers.pop() ?? new Uint8Array(WRITE_BUFFER_BYTES);
   let used = 0;
+  let written = 0;
   let unflushed = 0;
   let flushing: Promise<void> | undefined;
   let flushError: unknown;
   const write = (bytes: Uint8Array) => {
-    writeAllSync(file, bytes);
+    written += writeAllSync(file, bytes);
     unflushed += bytes.length;
     if (unflushed >= FLUSH_EVERY && !flushing) {
       unflushed = 0;
@@ -217,11 +218,12 @@ async function appendBuffered(
     }
   } finally {
     // What arrived is written even when the source failed midway: the upload continues from it.
-    writeAllSync(file, buffer.subarray(0, used));
+    written += writeAllSync(file, buffer.subarray(0, used));
     if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
     await flushing; // the file may be closed right after
   }
   if (flushError) throw flushError;
+  return written;
 }
 
 /** Files with a background flush running: at most one each. */
@@ -240,9 +242,11 @@ function flushInBackground(file: string): void {
   })().catch(() => {}).finally(() => backgroundFlushes.delete(file));
 }
 
-function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
+/** Writes all of `data`; returns its length. */
+function writeAllSync(file: Deno.FsFile, data: Uint8Array): number {
   let written = 0;
   while (written < data.length) written += file.writeSync(data.subarray(written));
+  return written;
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -123,7 +123,7 @@ export function createRawSender(origin: URL): RawSender {
     async send(method, target, headers, body, timeoutMs) {
       // A kept-alive connection may have been closed by the server: retry once on a fresh one.
       for (let attempt = 0; attempt < 2; attempt++) {
-        const reused = idle.pop();
+        const reused = attempt === 0 ? idle.pop() : undefined; // the retry: always fresh
         const link = reused ?? await connect();
         const timer = setTimeout(() => link.conn.close(), timeoutMs);
         try {
