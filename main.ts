@@ -25,31 +25,23 @@ switch (command.kind) {
 
 const { config } = command;
 await setupLogging({ verbose: config.verbose });
+/** Start-up failures are one line on stderr and exit status 1. */
+const fail = async (error: unknown): Promise<never> => {
+  console.error(`error: ${(error as Error).message.split("\n")[0]}`);
+  await flushLogs();
+  Deno.exit(1);
+};
 if (command.kind === "gc" || command.kind === "fsck") {
   // One pass, a printed summary; storage errors are one line and exit 1.
-  const code = await runMaintenance(command, createDriver(config)).catch((error) => {
-    console.error(`error: ${(error as Error).message.split("\n")[0]}`);
-    return 1;
-  });
+  const code = await runMaintenance(command, createDriver(config)).catch(fail);
   await flushLogs();
   Deno.exit(code);
 }
-// Bad auth or TLS files (a non-bcrypt htpasswd line, an unreadable key…): one line, exit 1.
-const [auth, tls] = await Promise.all([createAuth(config), readTls(config)]).catch(
-  async (error) => {
-    console.error(`error: ${(error as Error).message}`);
-    await flushLogs();
-    Deno.exit(1);
-  },
-);
-// Storage that cannot be reached (an S3 bucket, keys, endpoint) or a taken port: one line, exit 1.
-const server = await startServer({ ...config, driver: createDriver(config), auth, tls }).catch(
-  async (error) => {
-    console.error(`error: ${(error as Error).message.split("\n")[0]}`);
-    await flushLogs();
-    Deno.exit(1);
-  },
-);
+// Bad auth or TLS files (a non-bcrypt htpasswd line, an unreadable key…).
+const [auth, tls] = await Promise.all([createAuth(config), readTls(config)]).catch(fail);
+// Storage that cannot be reached (an S3 bucket, keys, endpoint) or a taken port.
+const server = await startServer({ ...config, driver: createDriver(config), auth, tls })
+  .catch(fail);
 
 const stop = async (signal: Deno.Signal) => {
   log.info("shutting down", { signal });

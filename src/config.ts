@@ -55,6 +55,10 @@ export type ParsedCommand =
   | { kind: "version" }
   | { kind: "error"; message: string };
 
+/** A boolean flag's value, or an env value spelled 1/true/yes/on (any case). */
+const isOn = (value: unknown) =>
+  value === true || (typeof value === "string" && /^(1|true|yes|on)$/i.test(value));
+
 export const USAGE = `usage: simple-registry [options]            serve the registry
        simple-registry gc [--dry-run] [options]   collect garbage once, print what it frees
        simple-registry fsck [--repair] [options]  re-hash blobs, check links (exit 1 on problems)
@@ -163,10 +167,7 @@ export function parseCommand(
 
   const setting = (flag: keyof typeof OPTIONS): string | boolean | undefined =>
     values[flag] ?? env[`REGISTRY_${flag.toUpperCase().replaceAll("-", "_")}`];
-  const flagOn = (flag: keyof typeof OPTIONS) => {
-    const value = setting(flag);
-    return value === true || (typeof value === "string" && /^(1|true|yes|on)$/i.test(value));
-  };
+  const flagOn = (flag: keyof typeof OPTIONS) => isOn(setting(flag));
 
   const port = String(setting("port") ?? "5000");
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
@@ -351,20 +352,14 @@ function parseS3(
     return `invalid --s3-prefix: ${prefix}`;
   }
   const pathFlag = setting("s3-path-style");
-  if (
-    pathFlag !== undefined && typeof pathFlag === "string" &&
-    !/^(1|0|true|false|yes|no|on|off)$/i.test(pathFlag)
-  ) {
+  if (typeof pathFlag === "string" && !/^(1|0|true|false|yes|no|on|off)$/i.test(pathFlag)) {
     return `invalid REGISTRY_S3_PATH_STYLE: ${pathFlag} (expected true or false)`;
   }
-  if (pathFlag === true && setting("s3-virtual-host") === true) {
+  const virtualHost = setting("s3-virtual-host") === true;
+  if (pathFlag === true && virtualHost) {
     return "--s3-path-style and --s3-virtual-host exclude each other";
   }
-  const pathStyle = setting("s3-virtual-host") === true
-    ? false
-    : pathFlag === undefined
-    ? Boolean(custom)
-    : pathFlag === true || /^(1|true|yes|on)$/i.test(String(pathFlag));
+  const pathStyle = virtualHost ? false : pathFlag === undefined ? Boolean(custom) : isOn(pathFlag);
   const accessKeyId = text("s3-access-key") || env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = text("s3-secret-key") || env.AWS_SECRET_ACCESS_KEY;
   if (!accessKeyId || !secretAccessKey) {

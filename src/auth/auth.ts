@@ -70,9 +70,11 @@ export interface AuthTuning {
   now?: () => number;
 }
 
-export const BASIC_REALM = "Simple Registry";
-export const DEFAULT_TOKEN_SERVICE = "simple-registry";
-export const DEFAULT_TOKEN_ISSUER = "simple-registry";
+const BASIC_REALM = "Simple Registry";
+/** The Basic challenge, on every 401 of Basic mode and of the token endpoint's login. */
+const BASIC_CHALLENGE = { "www-authenticate": `Basic realm="${BASIC_REALM}"` };
+const DEFAULT_TOKEN_SERVICE = "simple-registry";
+const DEFAULT_TOKEN_ISSUER = "simple-registry";
 
 /** Loads the files the config names; undefined when auth is off. Throws one clear Error. */
 export async function createAuth(
@@ -105,16 +107,17 @@ export async function createAuth(
     if (realm === undefined) throw new Error("an external token server needs --token-realm URL");
     let verifier: TokenVerifier;
     if (config.tokenJwks !== undefined) {
-      const source = /^https?:\/\//.test(config.tokenJwks)
-        ? { url: config.tokenJwks }
-        : { json: await readFile("JWKS", config.tokenJwks, (text) => text) };
-      const key = (() => {
+      const jwks = config.tokenJwks;
+      const fromUrl = () => {
         try {
-          return jwksKeys(source);
+          return jwksKeys({ url: jwks });
         } catch (error) {
-          throw new Error(fileError("JWKS", config.tokenJwks!, error));
+          throw new Error(fileError("JWKS", jwks, error));
         }
-      })();
+      };
+      const key = /^https?:\/\//.test(jwks)
+        ? fromUrl()
+        : await readFile("JWKS", jwks, (json) => jwksKeys({ json }));
       verifier = createVerifier({ issuer: issuerName, service, key, now: tuning.now });
     } else {
       const { key, algorithms } = await readFile(
@@ -154,7 +157,7 @@ export async function createAuth(
     ttlSeconds: tuning.tokenTtlSeconds,
     now: tuning.now,
   });
-  const verifier = await builtInVerifier(key, issuerName, service, tuning.now);
+  const verifier = builtInVerifier(key, issuerName, service, tuning.now);
   return tokenAuthorizer({
     realm: (ctx) => config.tokenRealm ?? externalUrl(ctx, "/auth/token"),
     service,
@@ -169,7 +172,6 @@ export async function createAuth(
 // Basic
 
 function basicAuthorizer(htpasswd: Htpasswd, policy: Policy, limiter: Limiter): Authorizer {
-  const challenge = { "www-authenticate": `Basic realm="${BASIC_REALM}"` };
   const access = (user: User): Access => {
     const canPull = (name: string) => allows(policy, user, name, "pull");
     return { user, canPull, canList: canPull };
@@ -184,12 +186,12 @@ function basicAuthorizer(htpasswd: Htpasswd, policy: Policy, limiter: Limiter): 
         const credentials = parseBasic(header);
         if (!credentials) {
           throw new RegistryError("UNAUTHORIZED", "basic credentials expected", {
-            headers: challenge,
+            headers: BASIC_CHALLENGE,
           });
         }
         // containers/image answers a Basic challenge with empty credentials when it has none.
         if (credentials.user !== "" || credentials.password !== "") {
-          await checkPassword(htpasswd, limiter, ctx, credentials, challenge);
+          await checkPassword(htpasswd, limiter, ctx, credentials);
           user = credentials.user;
         }
       }
@@ -200,7 +202,7 @@ function basicAuthorizer(htpasswd: Htpasswd, policy: Policy, limiter: Limiter): 
       if (!allowed) {
         const detail = accessDetail(action, name);
         if (user === undefined) {
-          throw new RegistryError("UNAUTHORIZED", undefined, { detail, headers: challenge });
+          throw new RegistryError("UNAUTHORIZED", undefined, { detail, headers: BASIC_CHALLENGE });
         }
         throw new RegistryError("DENIED", undefined, { detail });
       }
@@ -248,7 +250,7 @@ function tokenAuthorizer(setup: TokenSetup): Authorizer {
     async authorize(ctx, action) {
       if (action === "login") return access(undefined);
       const name = ctx.params.name === undefined ? undefined : requireName(ctx.params.name);
-      const scope = name === undefined && action !== "catalog" ? undefined : scopeFor(action, name);
+      const scope = scopeFor(action, name);
       const header = ctx.request.headers.get("authorization") ?? "";
       const bearer = /^bearer\s+(\S+)\s*$/i.exec(header)?.[1];
       let token: VerifiedToken | undefined;
@@ -295,7 +297,6 @@ async function issueToken(
   limiter: Limiter,
   service: string,
 ): Promise<Response> {
-  const challenge = { "www-authenticate": `Basic realm="${BASIC_REALM}"` };
   const post = ctx.request.method === "POST";
   const params = post
     ? new URLSearchParams(new TextDecoder().decode(await readLimited(ctx.request, 64 * 1024)))
@@ -319,7 +320,7 @@ async function issueToken(
         user: params.get("username") ?? "",
         password: params.get("password") ?? "",
       };
-      await checkPassword(htpasswd, limiter, ctx, credentials, challenge);
+      await checkPassword(htpasswd, limiter, ctx, credentials);
       user = credentials.user;
     } else if (grant === "refresh_token") {
       try {
@@ -328,7 +329,9 @@ async function issueToken(
         user = undefined;
       }
       if (user === undefined || !await htpasswd.has(user)) {
-        throw new RegistryError("UNAUTHORIZED", "invalid refresh token", { headers: challenge });
+        throw new RegistryError("UNAUTHORIZED", "invalid refresh token", {
+          headers: BASIC_CHALLENGE,
+        });
       }
     } else {
       throw new RegistryError("UNSUPPORTED", "grant_type must be password or refresh_token", {
@@ -341,7 +344,7 @@ async function issueToken(
     offline = params.get("offline_token") === "true";
     const credentials = parseBasic(ctx.request.headers.get("authorization") ?? "");
     if (credentials && (credentials.user !== "" || credentials.password !== "")) {
-      await checkPassword(htpasswd, limiter, ctx, credentials, challenge);
+      await checkPassword(htpasswd, limiter, ctx, credentials);
       user = credentials.user;
     }
   }
@@ -365,7 +368,7 @@ async function issueToken(
 }
 
 /** The requested scopes cut down to what the policy allows; a partial grant is no error. */
-export function grantScopes(policy: Policy, user: User, scopes: ResourceActions[]) {
+function grantScopes(policy: Policy, user: User, scopes: ResourceActions[]) {
   const granted = new Map<string, ResourceActions>();
   for (const scope of scopes) {
     let actions: string[] = [];
@@ -394,7 +397,6 @@ async function checkPassword(
   limiter: Limiter,
   ctx: Context,
   credentials: { user: string; password: string },
-  challenge: Record<string, string>,
 ): Promise<void> {
   const address = ctx.remoteAddress ?? "";
   const blocked = limiter.blockedFor(address, credentials.user);
@@ -414,11 +416,13 @@ async function checkPassword(
     "auth.delay_ms": delay,
   });
   if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-  throw new RegistryError("UNAUTHORIZED", "invalid username or password", { headers: challenge });
+  throw new RegistryError("UNAUTHORIZED", "invalid username or password", {
+    headers: BASIC_CHALLENGE,
+  });
 }
 
 /** `Authorization: Basic base64(user:password)`, or undefined when it is not Basic. */
-export function parseBasic(header: string): { user: string; password: string } | undefined {
+function parseBasic(header: string): { user: string; password: string } | undefined {
   const match = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!match) return undefined;
   let decoded: string;
@@ -451,14 +455,8 @@ function noTokenServer(): Promise<Response> {
 }
 
 async function readFile<T>(what: string, path: string, parse: (text: string) => T | Promise<T>) {
-  let text: string;
   try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw new Error(fileError(what, path, error));
-  }
-  try {
-    return await parse(text);
+    return await parse(await Deno.readTextFile(path));
   } catch (error) {
     throw new Error(fileError(what, path, error));
   }

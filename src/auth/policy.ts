@@ -73,18 +73,22 @@ export function parsePolicy(text: string): Policy {
   return { groups, rules };
 }
 
-/** The actions `user` has on repository `name`: those of the first rule matching both. */
-export function repositoryActions(policy: Policy, user: User, name: string): Set<PolicyAction> {
-  for (const rule of policy.rules) {
-    if (matchesUser(policy, rule, user) && rule.repositories.some((glob) => glob.test(name))) {
-      return new Set([...rule.actions].filter((action) => action !== "catalog"));
-    }
-  }
-  return new Set();
+/** The first rule matching both `user` and repository `name`: the one that decides. */
+function deciding(policy: Policy, user: User, name: string) {
+  return policy.rules.find((rule) =>
+    matchesUser(policy, rule, user) && rule.repositories.some((glob) => glob.test(name))
+  );
 }
 
+/** The actions `user` has on repository `name`: those of the deciding rule. */
+export function repositoryActions(policy: Policy, user: User, name: string): Set<PolicyAction> {
+  const actions = deciding(policy, user, name)?.actions ?? [];
+  return new Set([...actions].filter((action) => action !== "catalog"));
+}
+
+/** Checked per request and per listed repository, so it builds nothing. */
 export function allows(policy: Policy, user: User, name: string, action: PolicyAction): boolean {
-  return repositoryActions(policy, user, name).has(action);
+  return action !== "catalog" && (deciding(policy, user, name)?.actions.has(action) ?? false);
 }
 
 /** Listing the catalog is registry-wide: any rule matching the user that names `catalog`. */

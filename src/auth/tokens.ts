@@ -7,6 +7,8 @@ import { readAccessClaim, type ResourceActions } from "./scope.ts";
 
 export interface SigningKey {
   privateKey: CryptoKey;
+  /** Imported once: it checks every refresh token and every token the server issued. */
+  publicKey: CryptoKey;
   publicJwk: jose.JWK;
   /** RFC 7638 thumbprint of the public key, sent as the JWT `kid`. */
   kid: string;
@@ -33,7 +35,8 @@ export async function loadSigningKey(pem?: string): Promise<SigningKey> {
   const { d: _private, ...publicJwk } = privateJwk;
   const kid = await jose.calculateJwkThumbprint(publicJwk);
   const privateKey = await jose.importJWK(privateJwk, "ES256") as CryptoKey;
-  return { privateKey, publicJwk: { ...publicJwk, kid, alg: "ES256", use: "sig" }, kid };
+  const publicKey = await jose.importJWK(publicJwk, "ES256") as CryptoKey;
+  return { privateKey, publicKey, publicJwk: { ...publicJwk, kid, alg: "ES256", use: "sig" }, kid };
 }
 
 export interface IssuedToken {
@@ -63,9 +66,15 @@ export interface IssuerOptions {
 export function createIssuer(options: IssuerOptions): TokenIssuer {
   const now = options.now ?? Date.now;
   const refreshAudience = `${options.service}#refresh`;
-  const sign = (claims: jose.JWTPayload, subject: string, audience: string, ttl: number) => {
-    const issuedAt = Math.floor(now() / 1000);
-    return new jose.SignJWT(claims)
+  const seconds = () => Math.floor(now() / 1000);
+  const sign = (
+    claims: jose.JWTPayload,
+    subject: string,
+    audience: string,
+    ttl: number,
+    issuedAt = seconds(),
+  ) =>
+    new jose.SignJWT(claims)
       .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: options.key.kid })
       .setIssuer(options.issuer)
       .setSubject(subject)
@@ -75,18 +84,17 @@ export function createIssuer(options: IssuerOptions): TokenIssuer {
       .setExpirationTime(issuedAt + ttl)
       .setJti(crypto.randomUUID())
       .sign(options.key.privateKey);
-  };
   return {
     async issue(subject, access, ttlSeconds = options.ttlSeconds ?? 300) {
-      const issuedAt = new Date(Math.floor(now() / 1000) * 1000);
-      const token = await sign({ access }, subject, options.service, ttlSeconds);
-      return { token, expiresIn: ttlSeconds, issuedAt };
+      const iat = seconds(); // one clock reading for the token and its issued_at
+      const token = await sign({ access }, subject, options.service, ttlSeconds, iat);
+      return { token, expiresIn: ttlSeconds, issuedAt: new Date(iat * 1000) };
     },
     issueRefresh(subject) {
       return sign({}, subject, refreshAudience, options.refreshTtlSeconds ?? 7 * 24 * 3600);
     },
     async verifyRefresh(token) {
-      const { payload } = await jose.jwtVerify(token, await publicKeyOf(options.key), {
+      const { payload } = await jose.jwtVerify(token, options.key.publicKey, {
         issuer: options.issuer,
         audience: refreshAudience,
         algorithms: ["ES256"],
@@ -96,10 +104,6 @@ export function createIssuer(options: IssuerOptions): TokenIssuer {
       return payload.sub;
     },
   };
-}
-
-function publicKeyOf(key: SigningKey): Promise<CryptoKey> {
-  return jose.importJWK(key.publicJwk, "ES256") as Promise<CryptoKey>;
 }
 
 /** What a verified access token says: who (undefined when anonymous) and what it grants. */
@@ -146,16 +150,16 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
 }
 
 /** The built-in server's own key checks its tokens. */
-export async function builtInVerifier(
+export function builtInVerifier(
   key: SigningKey,
   issuer: string,
   service: string,
   now?: () => number,
-): Promise<TokenVerifier> {
+): TokenVerifier {
   return createVerifier({
     issuer,
     service,
-    key: await publicKeyOf(key),
+    key: key.publicKey,
     algorithms: ["ES256"],
     now,
   });
