@@ -783,38 +783,17 @@ async function sectionCeilings(root: string): Promise<void> {
   const acc0 = cpuSnapshot({ sink: sink.pid });
   try {
     const L = sizeLabel(SINK_SIZE).replace(" ", "");
-    const cases: [string, number, (c: HttpConn) => Promise<number>][] = [
-      [`deno_serve_sink_push_${L}_MBps`, sink.port, async (c) => {
-        await pushMonolithic(c, "sink", {
-          pattern,
-          offset: 0,
-          length: SINK_SIZE,
-          digest: "sha256:00",
-        });
-        return SINK_SIZE;
-      }],
-      [`deno_serve_sink_pull_mem_${L}_MBps`, sink.port, async (c) => {
-        const r = await c.request("GET", `/mem/${SINK_SIZE}`, { sink: pullBuf });
-        return r.bodyBytes;
-      }],
-      [`deno_serve_sink_pull_file_${L}_MBps`, sink.port, async (c) => {
-        const r = await c.request("GET", `/file`, { sink: pullBuf });
-        return r.bodyBytes;
-      }],
-      [`raw_tcp_sink_push_${L}_MBps`, sink.extra.raw, async (c) => {
-        await pushMonolithic(c, "sink", {
-          pattern,
-          offset: 0,
-          length: SINK_SIZE,
-          digest: "sha256:00",
-        });
-        return SINK_SIZE;
-      }],
-      [`raw_tcp_sink_pull_${L}_MBps`, sink.extra.raw, async (c) => {
-        const r = await c.request("GET", `/mem/${SINK_SIZE}`, { sink: pullBuf });
-        return r.bodyBytes;
-      }],
-    ];
+    const pushWhole = async (c: HttpConn) => {
+      await pushMonolithic(c, "sink", {
+        pattern,
+        offset: 0,
+        length: SINK_SIZE,
+        digest: "sha256:00",
+      });
+      return SINK_SIZE;
+    };
+    const pull = (path: string) => async (c: HttpConn) =>
+      (await c.request("GET", path, { sink: pullBuf })).bodyBytes;
     // Small blobs: per-request overhead (64 pushes of 1 MiB = 128 requests per run).
     const batch1 = async (c: HttpConn) => {
       for (let i = 0; i < 64; i++) {
@@ -822,8 +801,15 @@ async function sectionCeilings(root: string): Promise<void> {
       }
       return 64 * MiB;
     };
-    cases.push([`deno_serve_sink_push_1MiBx64_MBps`, sink.port, batch1]);
-    cases.push([`raw_tcp_sink_push_1MiBx64_MBps`, sink.extra.raw, batch1]);
+    const cases: [string, number, (c: HttpConn) => Promise<number>][] = [
+      [`deno_serve_sink_push_${L}_MBps`, sink.port, pushWhole],
+      [`deno_serve_sink_pull_mem_${L}_MBps`, sink.port, pull(`/mem/${SINK_SIZE}`)],
+      [`deno_serve_sink_pull_file_${L}_MBps`, sink.port, pull("/file")],
+      [`raw_tcp_sink_push_${L}_MBps`, sink.extra.raw, pushWhole],
+      [`raw_tcp_sink_pull_${L}_MBps`, sink.extra.raw, pull(`/mem/${SINK_SIZE}`)],
+      [`deno_serve_sink_push_1MiBx64_MBps`, sink.port, batch1],
+      [`raw_tcp_sink_push_1MiBx64_MBps`, sink.extra.raw, batch1],
+    ];
     for (const [name, port, fn] of cases) {
       const c = new HttpConn(HOST, port);
       try {
@@ -1001,13 +987,10 @@ function ceilingText(): string {
 }
 
 async function machineInfo(): Promise<Record<string, unknown>> {
-  const cpu = /model name\s*:\s*(.*)/.exec(
-    await Deno.readTextFile("/proc/cpuinfo"),
-  )?.[1];
-  const flags = await Deno.readTextFile("/proc/cpuinfo");
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo");
   return {
-    cpu,
-    sha_ni: /\bsha_ni\b/.test(flags),
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1],
+    sha_ni: /\bsha_ni\b/.test(cpuinfo),
     cores: navigator.hardwareConcurrency,
     memGiB: Math.round(Deno.systemMemoryInfo().total / GiB),
     kernel: Deno.osRelease(),

@@ -12,9 +12,9 @@ import {
   digest,
   imageIndex,
   jsonBytes,
-  MAIN_PATH,
   OCI_INDEX,
   randomBytes,
+  runMain,
   serverTest,
   tempDir,
   withServer,
@@ -142,11 +142,8 @@ Deno.test("fsck command: exit 1 and each problem's key; --repair quarantines", a
   const key = blobPath(parseDigest(digest(layer))!);
   await Deno.writeFile(`${dir.path}/${key}`, flipped(layer));
   const run = async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN_PATH, "fsck", ...args, "--data-dir", dir.path],
-      env: { NO_COLOR: "1" },
-    }).output();
-    return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+    const out = await runMain(["fsck", ...args, "--data-dir", dir.path]);
+    return { code: out.code, text: out.stdout };
   };
   const check = await run();
   assertEquals(check.code, 1, check.text);

@@ -19,12 +19,12 @@ import {
   imageIndex,
   imageManifest,
   jsonBytes,
-  MAIN_PATH,
   OCI_INDEX,
   OCI_MANIFEST,
   randomBytes,
   type RegistryClient,
   registryClient,
+  runMain,
   serverTest,
   snapshot,
   tempDir,
@@ -268,11 +268,8 @@ Deno.test("gc and fsck commands: dry run, then free, with counts and bytes", asy
     await t.client.request("DELETE", `/v2/cli/manifests/${a.digest}`);
   }
   const run = async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN_PATH, ...args, "--data-dir", dir.path],
-      env: { NO_COLOR: "1" },
-    }).output();
-    return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+    const out = await runMain([...args, "--data-dir", dir.path]);
+    return { code: out.code, text: out.stdout };
   };
   const freed = a.config.length + a.layers[0].length + a.manifest.length;
   const dry = await run("gc", "--dry-run", "--gc-grace", "0s");

@@ -36,12 +36,6 @@ export function assertEquals<T>(actual: T, expected: T, message?: string): void 
   }
 }
 
-export function assertNotEquals<T>(actual: T, unexpected: T, message?: string): void {
-  if (isDeepStrictEqual(actual, unexpected)) {
-    throw new AssertionError(`${message ? message + ": " : ""}unexpected value ${show(actual)}`);
-  }
-}
-
 export function assertMatch(actual: string | null | undefined, pattern: RegExp, message?: string) {
   if (actual === null || actual === undefined || !pattern.test(actual)) {
     throw new AssertionError(
@@ -561,6 +555,22 @@ export async function snapshot(
 export const MAIN_PATH = new URL("../main.ts", import.meta.url).pathname;
 /** Passed explicitly: config discovery would otherwise depend on the working directory. */
 export const CONFIG_PATH = new URL("../deno.json", import.meta.url).pathname;
+
+/** Runs `main.ts` with these arguments to its exit; stdout and stderr as text. */
+export async function runMain(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG_PATH, MAIN_PATH, ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    stdout: "piped",
+    stderr: "piped",
+    signal: options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined,
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
 
 export interface RegistryProcess extends AsyncDisposable {
   process: Deno.ChildProcess;

@@ -2,26 +2,9 @@
 // --version exit 0, and SIGTERM/SIGINT stop a serving registry with exit 0.
 
 import { VERSION } from "../src/config.ts";
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  CONFIG_PATH,
-  MAIN_PATH,
-  spawnRegistry,
-  tempDir,
-} from "./helpers.ts";
+import { assert, assertEquals, assertMatch, runMain, spawnRegistry, tempDir } from "./helpers.ts";
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG_PATH, MAIN_PATH, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
+const run = (args: string[], env: Record<string, string> = {}) => runMain(args, { env });
 
 Deno.test("main: an unknown flag exits 2 with a one-line error and the usage on stderr", async () => {
   const { code, stdout, stderr } = await run(["--bogus"]);

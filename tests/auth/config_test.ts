@@ -1,7 +1,7 @@
 // Unit tests of the auth and TLS flags of src/config.ts: modes, environment, consistency errors.
 
 import { parseCommand } from "../../src/config.ts";
-import { assert, assertEquals, assertMatch } from "../helpers.ts";
+import { assert, assertEquals, assertMatch, runMain } from "../helpers.ts";
 
 function serve(args: string[], env: Record<string, string> = {}) {
   const result = parseCommand(args, env);
@@ -75,7 +75,6 @@ Deno.test("config auth: inconsistent flags are one-line errors", () => {
 });
 
 Deno.test("config auth: start-time errors are one clear line and exit 1", async () => {
-  const main = new URL("../../main.ts", import.meta.url).pathname;
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(
@@ -83,13 +82,10 @@ Deno.test("config auth: start-time errors are one clear line and exit 1", async 
       "# users\ncarol:$apr1$salt$0123456789abcdefghijkl\n",
     );
     const start = async (...args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", main, "--storage", "memory", "--port", "0", ...args],
-        stdout: "null",
-        stderr: "piped",
-        signal: AbortSignal.timeout(30_000),
-      }).output();
-      return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
+      const out = await runMain(["--storage", "memory", "--port", "0", ...args], {
+        timeoutMs: 30_000,
+      });
+      return { code: out.code, stderr: out.stderr.trim() };
     };
     const bad = await start("--htpasswd", `${dir}/htpasswd`);
     assertEquals(bad.code, 1);

@@ -4,7 +4,7 @@
 import { ROUTES } from "../../src/routes.ts";
 import type { StorageDriver } from "../../src/storage/driver.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
-import { assert, assertEquals, type Res } from "../helpers.ts";
+import { assert, assertEquals, readResponse, type Res } from "../helpers.ts";
 import { authServer, basic, bearer } from "./fixtures.ts";
 
 const NAME = "private/app";
@@ -66,19 +66,13 @@ function countingDriver(): { driver: StorageDriver; calls: () => number } {
 }
 
 async function send(url: string, method: string, path: string, headers: HeadersInit): Promise<Res> {
-  const response = await fetch(url + path, {
-    method,
-    headers,
-    body: method === "PUT" || method === "PATCH" || method === "POST" ? "{}" : undefined,
-  });
-  const body = new Uint8Array(await response.arrayBuffer());
-  return {
-    status: response.status,
-    headers: response.headers,
-    body,
-    text: new TextDecoder().decode(body),
-    json: () => JSON.parse(new TextDecoder().decode(body)),
-  };
+  return readResponse(
+    await fetch(url + path, {
+      method,
+      headers,
+      body: method === "PUT" || method === "PATCH" || method === "POST" ? "{}" : undefined,
+    }),
+  );
 }
 
 Deno.test("auth routes: the table is what this test knows; only the token endpoint is `login`", () => {

@@ -136,12 +136,6 @@ export function assertEquals<T>(actual: T, expected: T, msg: string): void {
   }
 }
 
-export function assertNotEquals<T>(actual: T, unexpected: T, msg: string): void {
-  if (isDeepStrictEqual(actual, unexpected)) {
-    throw new AssertionError(`${msg}\n  did not expect: ${show(unexpected)}`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Hashing
 
