@@ -6,58 +6,27 @@ import type { StorageDriver } from "../src/storage/driver.ts";
 import { blobPath } from "../src/storage/paths.ts";
 import {
   assertEquals,
+  buildImage,
+  type BuiltImage,
   type Bytes,
-  type Descriptor,
-  descriptorOf,
   digest,
-  imageManifest,
-  jsonBytes,
-  OCI_CONFIG,
-  OCI_LAYER,
   OCI_MANIFEST,
+  pushBuiltImage,
   type RegistryClient,
 } from "./helpers.ts";
 
-export interface LayeredImage {
-  config: Bytes;
-  layers: Bytes[];
-  manifest: Bytes;
-  digest: string;
-  descriptor: Descriptor;
-}
-
-/** An image from given layers (shared ones are pushed again: the registry dedups). */
-export function buildImage(layers: Bytes[], seed: number): LayeredImage {
-  const config = jsonBytes({ architecture: "amd64", os: "linux", seed });
-  const manifest = jsonBytes(imageManifest({
-    config: descriptorOf(OCI_CONFIG, config),
-    layers: layers.map((l) => descriptorOf(OCI_LAYER, l)),
-  }));
-  return {
-    config,
-    layers,
-    manifest,
-    digest: digest(manifest),
-    descriptor: descriptorOf(OCI_MANIFEST, manifest),
-  };
-}
+export type LayeredImage = BuiltImage;
+export { buildImage };
 
 /** Pushes config, layers and manifest (by tag, or by digest when `tag` is undefined). */
-export async function pushLayeredImage(
+export function pushLayeredImage(
   client: RegistryClient,
   name: string,
   tag: string | undefined,
   layers: Bytes[],
   seed: number,
 ): Promise<LayeredImage> {
-  const image = buildImage(layers, seed);
-  for (const blob of [image.config, ...layers]) {
-    const res = await client.pushBlob(name, blob);
-    assertEquals(res.status, 201, `push blob: ${res.text}`);
-  }
-  const res = await client.pushManifest(name, tag ?? image.digest, image.manifest, OCI_MANIFEST);
-  assertEquals(res.status, 201, `push manifest: ${res.text}`);
-  return image;
+  return pushBuiltImage(client, name, tag, buildImage(layers, seed));
 }
 
 /** Pulls the manifest and every blob, and checks each byte for byte. */

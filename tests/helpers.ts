@@ -451,8 +451,7 @@ export function imageIndex(
   };
 }
 
-export interface PushedImage {
-  name: string;
+export interface BuiltImage {
   config: Bytes;
   layers: Bytes[];
   manifest: Bytes;
@@ -460,37 +459,55 @@ export interface PushedImage {
   descriptor: Descriptor;
 }
 
-/** Pushes a config, `layerCount` layers and an OCI manifest (by tag, or by digest). */
-export async function pushImage(
+export interface PushedImage extends BuiltImage {
+  name: string;
+}
+
+/** An image manifest (OCI, or Docker's when `mediaType` says so) over a config and layers. */
+export function buildImage(layers: Bytes[], seed: number, mediaType = OCI_MANIFEST): BuiltImage {
+  const docker = mediaType === DOCKER_MANIFEST;
+  const config = jsonBytes({ architecture: "amd64", os: "linux", seed });
+  const manifest = jsonBytes(imageManifest({
+    mediaType,
+    config: descriptorOf(docker ? DOCKER_CONFIG : OCI_CONFIG, config),
+    layers: layers.map((l) => descriptorOf(docker ? DOCKER_LAYER : OCI_LAYER, l)),
+  }));
+  return {
+    config,
+    layers,
+    manifest,
+    digest: digest(manifest),
+    descriptor: descriptorOf(mediaType, manifest),
+  };
+}
+
+/** Pushes an image's config, layers and manifest (by tag, or by digest when undefined). */
+export async function pushBuiltImage(
+  client: RegistryClient,
+  name: string,
+  reference: string | undefined,
+  image: BuiltImage,
+): Promise<PushedImage> {
+  for (const blob of [image.config, ...image.layers]) {
+    const res = await client.pushBlob(name, blob);
+    assertEquals(res.status, 201, `push blob: ${res.text}`);
+  }
+  const { mediaType } = image.descriptor;
+  const res = await client.pushManifest(name, reference ?? image.digest, image.manifest, mediaType);
+  assertEquals(res.status, 201, `push manifest: ${res.text}`);
+  return { name, ...image };
+}
+
+/** Pushes a config, `layerCount` random layers and a manifest (by tag, or by digest). */
+export function pushImage(
   client: RegistryClient,
   name: string,
   reference: string | undefined,
   options: { layerCount?: number; seed?: number; layerSize?: number; mediaType?: string } = {},
 ): Promise<PushedImage> {
   const { layerCount = 2, seed = 1, layerSize = 1000, mediaType = OCI_MANIFEST } = options;
-  const docker = mediaType === DOCKER_MANIFEST;
-  const config = jsonBytes({ architecture: "amd64", os: "linux", seed });
   const layers = Array.from({ length: layerCount }, (_, i) => randomBytes(layerSize + i, seed + i));
-  for (const blob of [config, ...layers]) {
-    const res = await client.pushBlob(name, blob);
-    assertEquals(res.status, 201, `push blob: ${res.text}`);
-  }
-  const manifest = jsonBytes(imageManifest({
-    mediaType,
-    config: descriptorOf(docker ? DOCKER_CONFIG : OCI_CONFIG, config),
-    layers: layers.map((l) => descriptorOf(docker ? DOCKER_LAYER : OCI_LAYER, l)),
-  }));
-  const manifestDigest = digest(manifest);
-  const res = await client.pushManifest(name, reference ?? manifestDigest, manifest, mediaType);
-  assertEquals(res.status, 201, `push manifest: ${res.text}`);
-  return {
-    name,
-    config,
-    layers,
-    manifest,
-    digest: manifestDigest,
-    descriptor: descriptorOf(mediaType, manifest),
-  };
+  return pushBuiltImage(client, name, reference, buildImage(layers, seed, mediaType));
 }
 
 /** One Deno.test per driver kind, each on a fresh server. */

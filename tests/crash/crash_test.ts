@@ -24,7 +24,7 @@ import {
   tempDir,
   withServer,
 } from "../helpers.ts";
-import { buildImage, type LayeredImage, prng, pullImage } from "../gc_helpers.ts";
+import { buildImage, prng, pullImage, pushLayeredImage } from "../gc_helpers.ts";
 
 const KILLS = Number(Deno.env.get("CRASH_KILLS") ?? "20");
 const SEED = Number(Deno.env.get("CRASH_SEED") ?? "1");
@@ -262,10 +262,9 @@ Deno.test(`fs: gc killed mid-sweep leaves a consistent store (seed ${SEED})`, as
     const shared = randomBytes(30_000, 7);
     for (let i = 0; i < 40; i++) {
       const repository = `gc/r${i % 3}`;
-      const image = buildImage([shared, randomBytes(1000 + i * 10, 100 + i)], 100 + i);
-      await pushAll(t.client, repository, image);
       const tag = `v${i}`;
-      assertEquals((await t.client.pushManifest(repository, tag, image.manifest)).status, 201);
+      const layers = [shared, randomBytes(1000 + i * 10, 100 + i)];
+      const image = await pushLayeredImage(t.client, repository, tag, layers, 100 + i);
       // Two thirds become garbage: deleted by digest, or untagged.
       if (i % 3 === 0) kept.push({ repository, tag, image });
       else if (i % 3 === 1) await t.client.request("DELETE", `/v2/${repository}/manifests/${tag}`);
@@ -313,9 +312,3 @@ Deno.test(`fs: gc killed mid-sweep leaves a consistent store (seed ${SEED})`, as
     await pullImage(t.client, repository, tag, image);
   }
 });
-
-async function pushAll(client: RegistryClient, repository: string, image: LayeredImage) {
-  for (const data of [image.config, ...image.layers]) {
-    assertEquals((await client.pushBlob(repository, data)).status, 201);
-  }
-}
