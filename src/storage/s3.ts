@@ -134,8 +134,11 @@ export function createS3Driver(options: S3Options): S3Driver {
   });
 
   const bodies = createRawSender(endpoint);
+  const encodeKey = (key: string) => key.split("/").map(encodeURIComponent).join("/");
+  /** The `x-amz-copy-source` of a full key. */
+  const copySource = (key: string) => `/${bucket}/${encodeKey(key)}`;
   const url = (key: string | undefined, query?: Record<string, string>) => {
-    const path = key === undefined ? "/" : `/${key.split("/").map(encodeURIComponent).join("/")}`;
+    const path = key === undefined ? "/" : `/${encodeKey(key)}`;
     const search = query ? `?${new URLSearchParams(query)}` : "";
     return `${base}${path}${search}`;
   };
@@ -228,17 +231,30 @@ export function createS3Driver(options: S3Options): S3Driver {
     };
   }
 
-  /** Every key under a full-key prefix (no delimiter), page by page. */
-  async function* listAll(prefix: string): AsyncGenerator<Listed[]> {
+  /** ListObjectsV2 under a full-key prefix, one XML page at a time. */
+  async function* listPages(prefix: string, delimiter?: string): AsyncGenerator<string> {
     let token: string | undefined;
     for (let page = 0; page < 1_000_000; page++) {
       const query: Record<string, string> = { "list-type": "2", prefix };
+      if (delimiter) query.delimiter = delimiter;
       if (token) query["continuation-token"] = token;
       const xml = await (await call({ method: "GET", query })).text();
-      yield parseContents(xml);
+      yield xml;
       token = xmlValue(xml, "NextContinuationToken");
       if (xmlValue(xml, "IsTruncated") !== "true" || !token) return;
     }
+  }
+
+  /** Every key under a full-key prefix (no delimiter), page by page. */
+  async function* listAll(prefix: string): AsyncGenerator<Listed[]> {
+    for await (const xml of listPages(prefix)) yield parseContents(xml);
+  }
+
+  /** Every full key under a full-key prefix. */
+  async function keysUnder(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const page of listAll(prefix)) keys.push(...page.map((o) => o.key));
+    return keys;
   }
 
   /** The segments of an appended object, in order; [] when it has none. */
@@ -266,11 +282,7 @@ export function createS3Driver(options: S3Options): S3Driver {
   }
 
   /** Every segment key of an object, consistent or not (for deletion). */
-  async function segmentKeys(key: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const page of listAll(`${key}/${SEGMENTS}/`)) keys.push(...page.map((o) => o.key));
-    return keys;
-  }
+  const segmentKeys = (key: string) => keysUnder(`${key}/${SEGMENTS}/`);
 
   const segmentKey = (key: string, seq: number, offset: number) =>
     `${key}/${SEGMENTS}/${String(seq).padStart(10, "0")}-${String(offset).padStart(16, "0")}`;
@@ -428,7 +440,7 @@ export function createS3Driver(options: S3Options): S3Driver {
 
   /** Server-side copy of a whole object (CopyObject, or UploadPartCopy past 5 GiB). */
   async function copyObject(from: string, to: string, size: number): Promise<void> {
-    const source = `/${bucket}/${from.split("/").map(encodeURIComponent).join("/")}`;
+    const source = copySource(from);
     if (size <= MAX_COPY) {
       await callXml({
         method: "PUT",
@@ -465,7 +477,7 @@ export function createS3Driver(options: S3Options): S3Driver {
         carried = 0;
       };
       const copyRange = async (key: string, start: number, end: number) => {
-        const source = `/${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+        const source = copySource(key);
         const xml = await callXml({
           method: "PUT",
           key: to,
@@ -643,18 +655,12 @@ export function createS3Driver(options: S3Options): S3Driver {
     async list(prefix) {
       const p = `${full(prefix)}/`;
       const names = new Set<string>();
-      let token: string | undefined;
-      for (let page = 0; page < 1_000_000; page++) {
-        const query: Record<string, string> = { "list-type": "2", prefix: p, delimiter: "/" };
-        if (token) query["continuation-token"] = token;
-        const xml = await (await call({ method: "GET", query })).text();
+      for await (const xml of listPages(p, "/")) {
         for (const { key } of parseContents(xml)) names.add(key.slice(p.length));
         for (const block of xmlBlocks(xml, "CommonPrefixes")) {
           const prefixed = xmlValue(block, "Prefix");
           if (prefixed) names.add(prefixed.slice(p.length).replace(/\/$/, ""));
         }
-        token = xmlValue(xml, "NextContinuationToken");
-        if (xmlValue(xml, "IsTruncated") !== "true" || !token) break;
       }
       return [...names].filter((name) => name !== "" && !name.startsWith("."));
     },
@@ -681,12 +687,9 @@ export function createS3Driver(options: S3Options): S3Driver {
 
     async delete(key) {
       const k = full(key);
-      const under: string[] = [];
-      const [response] = await Promise.all([
+      const [response, under] = await Promise.all([
         call({ method: "DELETE", key: k, accept: [404] }),
-        (async () => {
-          for await (const page of listAll(`${k}/`)) under.push(...page.map((o) => o.key));
-        })(),
+        keysUnder(`${k}/`),
       ]);
       await response.body?.cancel();
       await deleteKeys(under);
