@@ -89,6 +89,11 @@ function missingMessage(missing: readonly Client[]): string {
     .join("; ");
 }
 
+/** The clients (and the reference registry, if asked) not installed on this machine. */
+function missingClients(clients: readonly Client[], registry?: boolean): Client[] {
+  return withTarget(clients, registry).filter((c) => which(CLIENTS[c].bin) === undefined);
+}
+
 /**
  * The `ignore` option of a Deno.test, computed up front: true (skip, with a message naming the
  * Debian package) when a client is missing on a developer machine; never true under CI=true,
@@ -99,9 +104,7 @@ export function skipUnless(
   clients: readonly Client[],
   opts: { registry?: boolean } = {},
 ): boolean {
-  const missing = withTarget(clients, opts.registry).filter((c) =>
-    which(CLIENTS[c].bin) === undefined
-  );
+  const missing = missingClients(clients, opts.registry);
   if (missing.length === 0 || IN_CI) return false;
   const msg = `interop: SKIPPING "${caseName}": ${missingMessage(missing)}`;
   if (!warned.has(msg)) console.warn(msg);
@@ -261,13 +264,8 @@ export interface RequestLine {
 
 /** The request fields of one log line of either registry, or undefined for other lines. */
 export function parseRequestLine(line: string): RequestLine | undefined {
-  let obj: Record<string, unknown>;
-  try {
-    obj = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof obj !== "object" || obj === null) return undefined;
+  const obj = jsonObject(line);
+  if (!obj) return undefined;
   const method = obj["http.request.method"];
   const status = Number(obj["http.response.status"]);
   if (typeof method !== "string" || !Number.isFinite(status)) return undefined;
@@ -470,14 +468,19 @@ export class RegistryProcess implements AsyncDisposable {
   }
 }
 
-function listeningHost(kind: RegistryKind, line: string): string | undefined {
-  let obj: Record<string, unknown>;
+/** A log line as a JSON object, or undefined for any other line. */
+function jsonObject(line: string): Record<string, unknown> | undefined {
   try {
-    obj = JSON.parse(line);
+    const value = JSON.parse(line);
+    return typeof value === "object" && value !== null ? value : undefined;
   } catch {
     return undefined;
   }
-  if (typeof obj !== "object" || obj === null) return undefined;
+}
+
+function listeningHost(kind: RegistryKind, line: string): string | undefined {
+  const obj = jsonObject(line);
+  if (!obj) return undefined;
   if (kind === "simple") {
     if (obj.message !== "listening" && obj.msg !== "listening") return undefined;
     const port = Number(obj["server.port"]);
@@ -549,9 +552,7 @@ export class Session implements AsyncDisposable {
     clients: readonly Client[],
     opts: { registry?: boolean } = {},
   ): Promise<Session> {
-    const missing = withTarget(clients, opts.registry).filter((c) =>
-      which(CLIENTS[c].bin) === undefined
-    );
+    const missing = missingClients(clients, opts.registry);
     if (missing.length > 0) {
       throw new Error(
         `missing client(s): ${missingMessage(missing)}` +
