@@ -6,21 +6,11 @@
 import { createHash } from "node:crypto";
 import { assert, assertEquals, assertMatch } from "../helpers.ts";
 import { type AuthServer, authServer } from "./fixtures.ts";
+import { IN_CI, which } from "../interop/helpers.ts";
 
 const TOOLS = { skopeo: "skopeo", podman: "podman", openssl: "openssl", tar: "tar" } as const;
 
-function which(bin: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
-    try {
-      return dir !== "" && Deno.statSync(`${dir}/${bin}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
 const missing = Object.entries(TOOLS).filter(([bin]) => !which(bin)).map(([, pkg]) => pkg);
-const IN_CI = Deno.env.get("CI") === "true";
 if (missing.length > 0 && !IN_CI) {
   console.warn(
     `auth clients tests skipped: install the Debian packages ${missing.join(", ")} ` +

@@ -8,6 +8,7 @@ import {
   getManifest,
   hashRemoteBlob,
   http,
+  readBlob,
   type RegistryProcess,
   Session,
   skipUnless,
@@ -99,9 +100,7 @@ for (const storage of STORAGES) {
           text(images.multi.indexBytes),
           "--raw of the index",
         );
-        const config = text(
-          await Deno.readFile(`${images.layout}/blobs/sha256/${img.config.slice(7)}`),
-        );
+        const config = text(await readBlob(images.layout, img.config));
         assertEquals(
           await inspect("c3/app:v1", ["--config", "--raw"]),
           config,

@@ -10,6 +10,7 @@ import {
   hashRemoteBlob,
   type Manifest,
   MT,
+  readJsonBlob,
   Session,
   skipUnless,
   STORAGES,
@@ -43,11 +44,8 @@ for (const storage of STORAGES) {
       const podmanInspect = async (ref: string) =>
         (JSON.parse((await s.podman(["image", "inspect", ref])).stdout) as PodmanImage[])[0];
       const diffIds = async (config: string) =>
-        (JSON.parse(
-          text(await Deno.readFile(`${images.layout}/blobs/sha256/${config.slice(7)}`)),
-        ) as {
-          rootfs: { diff_ids: string[] };
-        }).rootfs.diff_ids;
+        (await readJsonBlob<{ rootfs: { diff_ids: string[] } }>(images.layout, config)).rootfs
+          .diff_ids;
 
       await s.step("skopeo copy img -> c5/app:v1 and --all multi -> c5/multi:v1", async () => {
         await s.skopeoCopy(`oci:${images.layout}:img`, dockerRef(reg, "c5/app:v1"));

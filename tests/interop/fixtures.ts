@@ -9,12 +9,14 @@ import { createGzip } from "node:zlib";
 import {
   assert,
   assertEquals,
+  blobPath,
   type Descriptor,
   type Index,
   layoutRef,
   type Manifest,
   MT,
   newLayout,
+  readBlob,
   readJsonBlob,
   type Session,
   setLayoutRef,
@@ -39,7 +41,7 @@ export interface Images {
 
 export async function imageInfo(layout: string, ref: string): Promise<ImageInfo> {
   const manifest = await layoutRef(layout, ref);
-  const manifestBytes = await Deno.readFile(`${layout}/blobs/sha256/${manifest.digest.slice(7)}`);
+  const manifestBytes = await readBlob(layout, manifest.digest);
   const m = JSON.parse(new TextDecoder().decode(manifestBytes)) as Manifest;
   const cfg = await readJsonBlob<{ architecture: string; os: string }>(layout, m.config.digest);
   return {
@@ -199,7 +201,7 @@ export async function buildBigImage(
 
   const layerDigest = `sha256:${gzHash.digest("hex")}`;
   const diffId = `sha256:${tarHash.digest("hex")}`;
-  await Deno.rename(tmpPath, `${layout}/blobs/sha256/${layerDigest.slice(7)}`);
+  await Deno.rename(tmpPath, blobPath(layout, layerDigest));
   const layer: Descriptor = { mediaType: MT.layerGzip, digest: layerDigest, size: gzSize };
   const config = await writeBlob(
     layout,
@@ -215,7 +217,7 @@ export async function buildBigImage(
   const manifest: Manifest = { schemaVersion: 2, mediaType: MT.manifest, config, layers: [layer] };
   const manifestDesc = await writeBlob(layout, MT.manifest, JSON.stringify(manifest));
   await setLayoutRef(layout, ref, manifestDesc);
-  const st = await Deno.stat(`${layout}/blobs/sha256/${layerDigest.slice(7)}`);
+  const st = await Deno.stat(blobPath(layout, layerDigest));
   assertEquals(st.size, gzSize, "big layer file size");
   assert(gzSize > fileBytes, "gzip level 0 should not shrink random data");
   return {
