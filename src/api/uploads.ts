@@ -178,9 +178,7 @@ async function appendBody(
     size = await registry.driver.append(uploadDataPath(uuid), hashed(bodyChunks(request)));
   } catch (error) {
     registry.uploadHashes.delete(uuid); // bytes and hash may disagree now: re-read at the end
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "upload interrupted", {
-      detail: { reason: String(error) },
-    });
+    throw interrupted(error);
   }
   if (state && state.offset === size) registry.uploadHashes.set(uuid, state);
   else registry.uploadHashes.delete(uuid);
@@ -208,9 +206,7 @@ async function storeWhole(
     await registry.withLock(digestLock(digest), () => linkBlob(registry, name, digest));
   } catch (error) {
     if (error instanceof RegistryError) throw error;
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "upload interrupted", {
-      detail: { reason: String(error) },
-    });
+    throw interrupted(error);
   } finally {
     unpin(registry.pins, [digest]);
   }
@@ -226,9 +222,7 @@ async function* verified(source: AsyncIterable<Uint8Array>, digest: Digest) {
   }
   const actual = finish(hash, digest.algorithm);
   if (actual !== digest.value) {
-    throw new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {
-      detail: { expected: digest.value, actual },
-    });
+    throw digestMismatch(digest, actual);
   }
 }
 
@@ -247,9 +241,7 @@ async function complete(
     : await digestOfStream(await registry.driver.read(data), digest.algorithm);
   if (actual !== digest.value) {
     await dropSession(registry, uuid);
-    throw new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {
-      detail: { expected: digest.value, actual },
-    });
+    throw digestMismatch(digest, actual);
   }
   // Bytes and link under the digest's lock (src/gc.ts).
   await registry.withLock(digestLock(digest), async () => {
@@ -322,5 +314,18 @@ function blobCreated(ctx: Context, name: string, digest: Digest): Response {
       "docker-content-digest": digest.value,
       "content-length": "0",
     },
+  });
+}
+
+/** The request body broke off (or storage failed) midway. */
+function interrupted(error: unknown): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", "upload interrupted", {
+    detail: { reason: String(error) },
+  });
+}
+
+function digestMismatch(digest: Digest, actual: string): RegistryError {
+  return new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {
+    detail: { expected: digest.value, actual },
   });
 }
