@@ -42,6 +42,7 @@ import {
   startDistribution,
   startSimpleRegistry,
   startSink,
+  writeRepeated,
 } from "./servers.ts";
 
 const GiB = 1 << 30;
@@ -646,15 +647,8 @@ async function sectionConcurrent(s: Server): Promise<void> {
  */
 async function durableWriteCeilings(root: string): Promise<void> {
   const dir = await Deno.makeTempDir({ dir: root, prefix: "durable-" });
-  const writeFile = async (path: string, bytes: number, chunk = pattern) => {
-    using f = await Deno.open(path, { write: true, createNew: true });
-    for (let left = bytes; left > 0;) {
-      const n = Math.min(left, chunk.length);
-      for (let o = 0; o < n;) o += await f.write(chunk.subarray(o, n));
-      left -= n;
-    }
-    await f.syncData();
-  };
+  const writeFile = (path: string, bytes: number, chunk = pattern) =>
+    writeRepeated(path, bytes, chunk, true);
   const syncDir = async (path: string) => {
     using d = await Deno.open(path, { read: true });
     await d.syncData();
@@ -756,17 +750,7 @@ async function sectionCeilings(root: string): Promise<void> {
     for (let r = 0; r < Math.max(3, Math.min(RUNS, 5)); r++) {
       const p = `${dir}/f${r}`;
       await waitQuiet();
-      const secs = await timed(async () => {
-        const f = await Deno.open(p, { write: true, create: true });
-        for (let left = SINK_SIZE; left > 0;) {
-          const n = Math.min(left, pattern.length);
-          let o = 0;
-          while (o < n) o += await f.write(pattern.subarray(o, n));
-          left -= n;
-        }
-        if (sync) await f.syncData();
-        f.close();
-      });
+      const secs = await timed(() => writeRepeated(p, SINK_SIZE, pattern, sync));
       xs.push(SINK_SIZE / MB / secs);
       await Deno.remove(p);
     }

@@ -17,7 +17,8 @@ import { AwsClient } from "aws4fetch";
 import { HttpConn, locationPath, patternSlices, withQuery } from "./http.ts";
 import { type Blob, blob, makePattern, MiB, pullBlob, pushMonolithic, startUpload } from "./oci.ts";
 import { peakRss, resetPeakRss } from "./proc.ts";
-import { freePort, HOST } from "./servers.ts";
+import { freePort, HOST, spawnLogged } from "./servers.ts";
+import { createS3Driver } from "../src/storage/s3.ts";
 
 const { values: opt } = parseArgs({
   args: Deno.args,
@@ -171,20 +172,10 @@ async function startRegistry(label: string): Promise<Registry> {
     "--s3-prefix",
     prefix,
   ];
-  const child = new Deno.Command("sh", {
-    args: [
-      "-c",
-      'log="$1"; shift; exec "$@" >"$log" 2>&1',
-      "sh",
-      logPath,
-      Deno.execPath(),
-      ...args,
-    ],
-    env: { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnLogged(Deno.execPath(), args, logPath, undefined, {
+    AWS_ACCESS_KEY_ID: s3.accessKey,
+    AWS_SECRET_ACCESS_KEY: s3.secretKey,
+  });
   for (let i = 0; i < 600; i++) {
     const text = await Deno.readTextFile(logPath).catch(() => "");
     if (text.includes('"listening"')) {
@@ -222,16 +213,15 @@ const b = opt["no-cross"] ? undefined : await startRegistry("b");
 const t: Record<string, number[]> = {};
 for (const k of ["directPut", "directGet", "driverPut", "driverGet", "push", "pull"]) t[k] = [];
 for (const k of ["putSame", "putCross"]) t[k] = [];
-const { createS3Driver } = await import("../src/storage/s3.ts");
-const driver = createS3Driver({
+const bucket = {
   endpoint: s3.endpoint,
   bucket: s3.bucket,
   region: s3.region,
   pathStyle: true,
-  prefix,
   accessKeyId: s3.accessKey,
   secretAccessKey: s3.secretKey,
-});
+};
+const driver = createS3Driver({ ...bucket, prefix });
 let rss = 0;
 try {
   for (let run = 0; run < RUNS; run++) {
@@ -299,14 +289,7 @@ try {
   await a.stop();
   await b?.stop();
   // Everything the bench wrote lives under its prefix.
-  await createS3Driver({
-    endpoint: s3.endpoint,
-    bucket: s3.bucket,
-    region: s3.region,
-    pathStyle: true,
-    accessKeyId: s3.accessKey,
-    secretAccessKey: s3.secretKey,
-  }).delete(prefix).catch((e) => console.error(`cleanup: ${e}`));
+  await createS3Driver(bucket).delete(prefix).catch((e) => console.error(`cleanup: ${e}`));
 }
 
 const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.length ? median(v) : NaN]));

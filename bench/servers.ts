@@ -40,15 +40,17 @@ function tail(path: string, n = 20): string {
  * Spawns `cmd args...` with stdout+stderr to logPath. `exec` replaces the
  * shell, so the child's PID is the server's own PID.
  */
-function spawnLogged(
+export function spawnLogged(
   cmd: string,
   args: string[],
   logPath: string,
-  cwd: string,
+  cwd?: string,
+  env?: Record<string, string>,
 ): Deno.ChildProcess {
   return new Deno.Command("sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >"$log" 2>&1', "sh", logPath, cmd, ...args],
     cwd,
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -258,15 +260,7 @@ export async function startSink(
   const dir = await Deno.makeTempDir({ dir: root, prefix: "sink-" });
   const filePath = `${dir}/blob`;
   // A file of fileSize bytes for the file-stream ceiling, written from one buffer.
-  const f = await Deno.open(filePath, { write: true, create: true });
-  const buf = new Uint8Array(8 << 20).fill(0x5a);
-  for (let left = fileSize; left > 0;) {
-    const n = Math.min(left, buf.length);
-    let o = 0;
-    while (o < n) o += await f.write(buf.subarray(o, n));
-    left -= n;
-  }
-  f.close();
+  await writeRepeated(filePath, fileSize, new Uint8Array(8 << 20).fill(0x5a));
   const logPath = `${dir}/sink.log`;
   const sinkTs = new URL("./sink.ts", import.meta.url).pathname;
   const child = spawnLogged(
@@ -297,4 +291,20 @@ export async function startSink(
     version: Deno.version.deno,
     stop: makeStop(child, dir, keep),
   };
+}
+
+/** Writes `bytes` bytes to `path` by repeating one buffer; flushed to disk when `sync`. */
+export async function writeRepeated(
+  path: string,
+  bytes: number,
+  chunk: Uint8Array,
+  sync = false,
+): Promise<void> {
+  using f = await Deno.open(path, { write: true, create: true, truncate: true });
+  for (let left = bytes; left > 0;) {
+    const n = Math.min(left, chunk.length);
+    for (let o = 0; o < n;) o += await f.write(chunk.subarray(o, n));
+    left -= n;
+  }
+  if (sync) await f.syncData();
 }
