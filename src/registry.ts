@@ -8,6 +8,7 @@ import type { Hash } from "./digest.ts";
 import type { Digest } from "./grammar.ts";
 import { blobPath, layerLinkPath } from "./storage/paths.ts";
 import { createLru, type Lru } from "./cache.ts";
+import { createSessions, type Sessions } from "./sessions.ts";
 
 export interface RegistryOptions {
   driver: StorageDriver;
@@ -18,6 +19,8 @@ export interface RegistryOptions {
    * is cached, since another instance may move a tag or delete a manifest at any time.
    */
   sharedStorage?: boolean;
+  /** Upload sessions idle longer (ms) are expired by GC; a signed one that old is unknown. */
+  uploadTtl?: number;
 }
 
 /** A manifest as GET needs it: its revision record and its exact bytes. */
@@ -40,10 +43,14 @@ export interface Registry {
   deleteEnabled: boolean;
   /** Running SHA-256 of each upload this process has seen, so a PUT need not re-read the bytes. */
   uploadHashes: Map<string, { hash: Hash; offset: number }>;
+  /** Signing and ending of upload sessions (src/sessions.ts). */
+  sessions: Sessions;
   cache?: ManifestCache;
   /** What in-flight pushes rely on, so online GC leaves it alone (src/pins.ts). */
   pins: Pins;
 }
+
+export const DEFAULT_UPLOAD_TTL = 24 * 60 * 60 * 1000;
 
 export function createRegistry(options: RegistryOptions): Registry {
   return {
@@ -51,6 +58,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     withLock: createLocks(),
     deleteEnabled: options.deleteEnabled ?? true,
     uploadHashes: new Map(),
+    sessions: createSessions(options.driver, options.uploadTtl ?? DEFAULT_UPLOAD_TTL),
     pins: createPins(),
     cache: options.sharedStorage ? undefined : {
       tags: createLru(100_000),

@@ -5,7 +5,7 @@ import { createApp } from "./app.ts";
 import type { Authorizer } from "./auth/auth.ts";
 import type { Config } from "./config.ts";
 import { log } from "./log.ts";
-import { createRegistry, type Registry } from "./registry.ts";
+import { createRegistry, DEFAULT_UPLOAD_TTL, type Registry } from "./registry.ts";
 import { type GcLoopSettings, startGcLoop } from "./gc.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { createFsDriver } from "./storage/fs.ts";
@@ -72,6 +72,7 @@ export async function startServer(
     deleteEnabled: config.deleteEnabled,
     // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
     sharedStorage: config.driver.kind === "s3",
+    uploadTtl: config.uploadTtl,
   });
   const app = createApp(registry, { auth: config.auth });
   const abort = new AbortController();
@@ -127,6 +128,6 @@ function gcSettings(
     interval: config.gcInterval ?? 0,
     untagged: config.gcUntagged ?? false,
     grace: config.gcGrace ?? 3_600_000,
-    uploadTtl: config.uploadTtl ?? 86_400_000,
+    uploadTtl: config.uploadTtl ?? DEFAULT_UPLOAD_TTL,
   };
 }

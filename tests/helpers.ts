@@ -223,9 +223,15 @@ export interface TestServer extends AsyncDisposable {
  * A listening server on 127.0.0.1:0 with fresh storage. `dataDir` reuses a directory (restart
  * tests; the caller then owns it); otherwise an fs server's temp dir is removed on dispose.
  */
+interface ServerOptions {
+  deleteEnabled?: boolean;
+  /** Upload-session TTL in ms (default 24 h). */
+  uploadTtl?: number;
+}
+
 export async function withServer(
   kind: DriverKind,
-  options: { deleteEnabled?: boolean; dataDir?: string; driver?: StorageDriver } = {},
+  options: ServerOptions & { dataDir?: string; driver?: StorageDriver } = {},
 ): Promise<TestServer> {
   const owned = kind === "fs" && !options.dataDir && !options.driver ? await tempDir() : undefined;
   const dataDir = kind === "fs" ? options.dataDir ?? owned?.path : undefined;
@@ -236,6 +242,7 @@ export async function withServer(
     port: 0,
     host: "127.0.0.1",
     deleteEnabled: options.deleteEnabled ?? true,
+    uploadTtl: options.uploadTtl,
     driver,
   });
   return {
@@ -290,6 +297,13 @@ export function assertError(res: Res, status: number, code: string, message?: st
   if (res.body.length === 0) throw new AssertionError(`${prefix}error response has no body`);
   assertEquals(errorCodes(res), [code], `${prefix}error code`);
   assertMatch(res.headers.get("content-type"), /^application\/json/, `${prefix}content-type`);
+}
+
+/** A session's absolute Location with `?digest=` set, its own query (the signed `_state`) kept. */
+export function withDigest(location: string, d: string): string {
+  const url = new URL(location);
+  url.searchParams.set("digest", d);
+  return url.toString();
 }
 
 export interface RegistryClient {
@@ -514,7 +528,7 @@ export function pushImage(
 export function serverTest(
   title: string,
   fn: (server: TestServer) => Promise<void>,
-  options: { deleteEnabled?: boolean } = {},
+  options: ServerOptions = {},
 ): void {
   for (const kind of DRIVER_KINDS) {
     Deno.test(`${kind}: ${title}`, async () => {

@@ -16,10 +16,19 @@ import {
 } from "../registry.ts";
 import { blobPath, uploadDataPath, uploadInfoPath, uploadPath } from "../storage/paths.ts";
 import { digestLock, pin, unpin } from "../pins.ts";
+import { isLive, markEnded, type SessionState, signState, verifyState } from "../sessions.ts";
 
+/** `_uploads/<uuid>/info`, written when a session first stores bytes. */
 interface UploadInfo {
   name: string;
   startedAt: string;
+}
+
+interface Session extends SessionState {
+  /** The signed `_state` its Location carries (src/sessions.ts). */
+  state: string;
+  /** Vouched for by its `_state`; else by its info on disk, and then it must hold bytes. */
+  signed: boolean;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -42,32 +51,26 @@ export async function startUpload(ctx: Context): Promise<Response> {
   if (digest && await storeWhole(ctx.registry, name, digest, ctx.request)) {
     return blobCreated(ctx, name, digest);
   }
-  const uuid = crypto.randomUUID();
-  // Not flushed to disk: after a machine crash an unfinished session may be unknown (404), and
-  // the client starts again; that saves two disk flushes on every push.
-  await writeJson(ctx.registry, uploadInfoPath(uuid), {
-    name,
-    startedAt: new Date().toISOString(),
-  }, { durable: false });
-  await ctx.registry.driver.append(uploadDataPath(uuid), []);
+  const session = await newSession(ctx.registry, name);
   if (digest) {
-    await ctx.registry.withLock(uuid, async () => {
-      const size = await appendBody(ctx.registry, uuid, ctx.request, 0);
-      await complete(ctx.registry, name, uuid, digest, size);
+    await ctx.registry.withLock(session.uuid, async () => {
+      const size = await appendBody(ctx.registry, session, ctx.request, undefined);
+      await complete(ctx.registry, name, session.uuid, digest, size);
     });
     return blobCreated(ctx, name, digest);
   }
-  return uploadAccepted(ctx, name, uuid, 0);
+  return uploadAccepted(ctx, session, 0);
 }
 
 /** PATCH — one chunk (`Content-Range: a-b`) or, without the header, a streamed whole. */
 export async function patchUpload(ctx: Context): Promise<Response> {
-  const { name, uuid } = await requireSession(ctx);
+  const session = await requireSession(ctx);
   const range = parseContentRange(ctx.request.headers.get("content-range"));
-  const offset = await ctx.registry.withLock(uuid, async () => {
-    const current = await uploadSize(ctx.registry, uuid);
-    if (range) checkChunk(ctx, name, uuid, range, current);
-    const size = await appendBody(ctx.registry, uuid, ctx.request, current);
+  const offset = await ctx.registry.withLock(session.uuid, async () => {
+    const stored = await storedSize(ctx.registry, session);
+    const current = stored ?? 0;
+    if (range) checkChunk(ctx, session, range, current);
+    const size = await appendBody(ctx.registry, session, ctx.request, stored);
     if (range && size !== range.end + 1) {
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", {
         detail: { expected: range.end - range.start + 1, received: size - current },
@@ -75,29 +78,31 @@ export async function patchUpload(ctx: Context): Promise<Response> {
     }
     return size;
   });
-  return uploadAccepted(ctx, name, uuid, offset);
+  return uploadAccepted(ctx, session, offset);
 }
 
 /** GET — where the session stands. */
 export async function getUploadStatus(ctx: Context): Promise<Response> {
-  const { name, uuid } = await requireSession(ctx);
-  const offset = await uploadSize(ctx.registry, uuid);
-  return uploadAccepted(ctx, name, uuid, offset, 204);
+  const session = await requireSession(ctx);
+  const offset = await storedSize(ctx.registry, session) ?? 0;
+  return uploadAccepted(ctx, session, offset, 204);
 }
 
 /** PUT ?digest= — an optional last chunk, then verify and commit the blob. */
 export async function finishUpload(ctx: Context): Promise<Response> {
-  const { name, uuid } = await requireSession(ctx);
+  const session = await requireSession(ctx);
+  const { name, uuid } = session;
   const digest = requireDigest(ctx.url.searchParams.get("digest"));
   const range = parseContentRange(ctx.request.headers.get("content-range"));
   await ctx.registry.withLock(uuid, async () => {
-    const current = await uploadSize(ctx.registry, uuid);
-    if (range) checkChunk(ctx, name, uuid, range, current);
+    const stored = await storedSize(ctx.registry, session);
+    const current = stored ?? 0;
+    if (range) checkChunk(ctx, session, range, current);
     if (current === 0 && await storeWhole(ctx.registry, name, digest, ctx.request)) {
-      await dropSession(ctx.registry, uuid);
+      await dropSession(ctx.registry, uuid, stored !== undefined);
       return;
     }
-    const size = await appendBody(ctx.registry, uuid, ctx.request, current);
+    const size = await appendBody(ctx.registry, session, ctx.request, stored);
     await complete(ctx.registry, name, uuid, digest, size);
   });
   return blobCreated(ctx, name, digest);
@@ -132,34 +137,64 @@ async function tryMount(
   return mounted ? digest : undefined;
 }
 
-async function requireSession(ctx: Context): Promise<{ name: string; uuid: string }> {
-  const name = repositoryName(ctx);
-  const uuid = ctx.params.uuid ?? "";
-  const info = UUID.test(uuid)
-    ? await readJson<UploadInfo>(ctx.registry, uploadInfoPath(uuid))
-    : undefined;
-  if (!info || info.name !== name) {
-    throw new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { detail: { uuid } });
-  }
-  return { name, uuid };
+/** A new session: nothing is written until it receives bytes. */
+async function newSession(registry: Registry, name: string): Promise<Session> {
+  const key = await registry.sessions.key();
+  const session = { name, uuid: crypto.randomUUID(), startedAt: Date.now() };
+  return { ...session, state: signState(key, session), signed: true };
 }
 
-async function uploadSize(registry: Registry, uuid: string): Promise<number> {
-  const info = await orMissing(registry.driver.stat(uploadDataPath(uuid)));
-  if (!info) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { detail: { uuid } });
-  return info.size;
+async function requireSession(ctx: Context): Promise<Session> {
+  const name = repositoryName(ctx);
+  const uuid = ctx.params.uuid ?? "";
+  if (!UUID.test(uuid)) throw unknownSession(uuid);
+  const { sessions } = ctx.registry;
+  let key = await sessions.key();
+  const state = ctx.url.searchParams.get("_state");
+  let signedAt = state === null ? undefined : verifyState(key, name, uuid, state);
+  if (state !== null && signedAt === undefined) {
+    const reloaded = await sessions.reload();
+    if (reloaded) [key, signedAt] = [reloaded, verifyState(reloaded, name, uuid, state)];
+  }
+  if (state !== null && signedAt !== undefined && isLive(sessions, uuid, signedAt)) {
+    return { name, uuid, startedAt: signedAt, state, signed: true };
+  }
+  // Not vouched for by its Location (started before an upgrade, or still in use past the TTL):
+  // its info on disk decides.
+  const info = await readJson<UploadInfo>(ctx.registry, uploadInfoPath(uuid));
+  if (!info || info.name !== name) throw unknownSession(uuid);
+  const startedAt = Date.parse(info.startedAt) || 0;
+  return { name, uuid, startedAt, state: signState(key, { name, uuid, startedAt }), signed: false };
+}
+
+/** Bytes the session holds (read under its lock), or undefined if a signed one holds none yet. */
+async function storedSize(registry: Registry, session: Session): Promise<number | undefined> {
+  const data = await orMissing(registry.driver.stat(uploadDataPath(session.uuid)));
+  if (!data && !session.signed) throw unknownSession(session.uuid);
+  return data?.size;
 }
 
 /**
- * Appends the request body to an upload now `current` bytes long (read under the upload's lock),
- * hashing it on the way; resolves to the upload's new size.
+ * Appends the request body to an upload holding `stored` bytes (undefined: none yet, and then
+ * its info is written first), hashing it on the way; resolves to the upload's new size.
  */
 async function appendBody(
   registry: Registry,
-  uuid: string,
+  session: Session,
   request: Request,
-  current: number,
+  stored: number | undefined,
 ): Promise<number> {
+  const { uuid } = session;
+  const current = stored ?? 0;
+  if (stored === undefined) {
+    // Not flushed: after a machine crash an unfinished session may be unknown (404), and the
+    // client starts again; that saves a flush on every chunked push.
+    const info: UploadInfo = {
+      name: session.name,
+      startedAt: new Date(session.startedAt).toISOString(),
+    };
+    await writeJson(registry, uploadInfoPath(uuid), info, { durable: false });
+  }
   let state = registry.uploadHashes.get(uuid);
   if (!state || state.offset !== current) {
     // Another process (before a restart) wrote these bytes: the PUT re-reads them instead.
@@ -253,9 +288,14 @@ async function complete(
   await dropSession(registry, uuid);
 }
 
-/** Ends a session and drops its bytes (cancel, failed digest, commit, and GC's upload expiry). */
-export async function dropSession(registry: Registry, uuid: string): Promise<void> {
+/**
+ * Ends a session and drops its bytes, if it `stored` any (cancel, failed digest, commit, and GC's
+ * upload expiry).
+ */
+export async function dropSession(registry: Registry, uuid: string, stored = true): Promise<void> {
   registry.uploadHashes.delete(uuid);
+  markEnded(registry.sessions, uuid);
+  if (!stored) return;
   // The info goes first: a crash between the two deletes leaves bytes no session names (GC's).
   await registry.driver.delete(uploadInfoPath(uuid));
   await registry.driver.delete(uploadPath(uuid));
@@ -279,30 +319,30 @@ function parseContentRange(header: string | null): ChunkRange | undefined {
 }
 
 /** Chunks must arrive in order: each starts where the upload ends, so a repeat is refused too. */
-function checkChunk(ctx: Context, name: string, uuid: string, range: ChunkRange, current: number) {
+function checkChunk(ctx: Context, session: Session, range: ChunkRange, current: number) {
   const declared = ctx.request.headers.get("content-length");
   const lengthMismatch = declared !== null && Number(declared) !== range.end - range.start + 1;
   if (range.start !== current || lengthMismatch) {
     throw new RegistryError("RANGE_INVALID", "chunk out of order or mis-sized", {
       status: 416,
       detail: { start: range.start, end: range.end, uploaded: current },
-      headers: sessionHeaders(ctx, name, uuid, current),
+      headers: sessionHeaders(ctx, session, current),
     });
   }
 }
 
-function sessionHeaders(ctx: Context, name: string, uuid: string, offset: number) {
+function sessionHeaders(ctx: Context, { name, uuid, state }: Session, offset: number) {
   return {
-    "location": externalUrl(ctx, `/v2/${name}/blobs/uploads/${uuid}`),
+    "location": externalUrl(ctx, `/v2/${name}/blobs/uploads/${uuid}?_state=${state}`),
     "range": `0-${Math.max(0, offset - 1)}`,
     "docker-upload-uuid": uuid,
   };
 }
 
-function uploadAccepted(ctx: Context, name: string, uuid: string, offset: number, status = 202) {
+function uploadAccepted(ctx: Context, session: Session, offset: number, status = 202) {
   return new Response(null, {
     status,
-    headers: { ...sessionHeaders(ctx, name, uuid, offset), "content-length": "0" },
+    headers: { ...sessionHeaders(ctx, session, offset), "content-length": "0" },
   });
 }
 
@@ -315,6 +355,10 @@ function blobCreated(ctx: Context, name: string, digest: Digest): Response {
       "content-length": "0",
     },
   });
+}
+
+function unknownSession(uuid: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { detail: { uuid } });
 }
 
 /** The request body broke off (or storage failed) midway. */

@@ -17,8 +17,11 @@
  *                                              catalog is one listing of this folder (S3: one
  *                                              request per 1000 repositories, not a tree walk)
  * _catalog/_indexed                            empty: every repository is in the folder above
- * _uploads/<uuid>/info                         {"name","startedAt"} of an upload session
+ * _uploads/<uuid>/info                         {"name","startedAt"} of an upload session that
+ *                                              has received bytes (before that, its signed
+ *                                              Location is its only record: src/sessions.ts)
  * _uploads/<uuid>/data                         the bytes received so far
+ * _secrets/upload-state                        the key that signs upload-session Locations
  * _quarantine/blobs/<alg>/<hex>                a blob whose bytes did not match its digest (fsck
  *                                              --repair, or a pull that caught it); never served
  * ```
@@ -34,6 +37,7 @@ export const UPLOADS = "_uploads";
 export const CATALOG = "_catalog";
 export const BLOBS = "blobs";
 export const QUARANTINE = "_quarantine";
+export const UPLOAD_STATE_KEY = "_secrets/upload-state";
 
 export const blobPath = (d: Digest) => `blobs/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`;
 

@@ -15,6 +15,7 @@ import {
   randomBytes,
   serverTest,
   streamOf,
+  withDigest,
   withServer,
 } from "../helpers.ts";
 
@@ -43,7 +44,7 @@ serverTest("every error code with its status", async ({ client }) => {
   );
   await check(
     "wrong digest",
-    client.request("PUT", `${session}?digest=${MISSING}`),
+    client.request("PUT", withDigest(session, MISSING)),
     400,
     "DIGEST_INVALID",
   );

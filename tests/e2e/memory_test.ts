@@ -2,7 +2,14 @@
 // then PUT) and pulled through a registry subprocess on fs storage keeps its RSS under 150 MiB.
 
 import { createHash } from "node:crypto";
-import { assert, assertEquals, procStatusBytes, spawnRegistry, tempDir } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  procStatusBytes,
+  spawnRegistry,
+  tempDir,
+  withDigest,
+} from "../helpers.ts";
 
 const MiB = 1024 * 1024;
 const TOTAL = 1024 * MiB;
@@ -78,7 +85,7 @@ Deno.test({
 
       const patch = await chunkedPatch(location, windows(TOTAL));
       assertEquals([patch.status, patch.range], [202, `0-${TOTAL - 1}`]);
-      const put = await fetch(`${location}?digest=${digest}`, { method: "PUT" });
+      const put = await fetch(withDigest(location, digest), { method: "PUT" });
       await put.body?.cancel();
       assertEquals(put.status, 201);
       pushSeconds = (performance.now() - started) / 1000;

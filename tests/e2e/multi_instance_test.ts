@@ -79,6 +79,18 @@ twoInstances("a push on A is pullable, listed and tagged on B at once", async (a
   assertEquals((await b.client.get("/v2/team/app/manifests/v1")).status, 404);
 });
 
+twoInstances("a session started on A, holding nothing yet, is known to B", async (a, b) => {
+  const data = randomBytes(200_000, 5);
+  const location = new URL(await a.client.startUpload("app"));
+  const onB = `${b.url}${location.pathname}${location.search}`;
+  assertEquals((await b.client.get(onB)).headers.get("range"), "0-0");
+  const url = new URL(onB);
+  url.searchParams.set("digest", digest(data));
+  const put = await b.client.request("PUT", url.toString(), { body: data });
+  assertEquals(put.status, 201, put.text);
+  assertEquals((await a.client.get(`/v2/app/blobs/${digest(data)}`)).body, data);
+});
+
 twoInstances("a chunked upload started on A continues and finishes on B", async (a, b) => {
   const data = randomBytes(3 * 1024 * 1024 + 77, 4);
   const cuts = [0, 1_000_000, 2_000_000, 2_500_000, data.length];

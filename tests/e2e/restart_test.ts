@@ -8,6 +8,7 @@ import {
   randomBytes,
   registryClient,
   tempDir,
+  withDigest,
   withServer,
 } from "../helpers.ts";
 
@@ -19,6 +20,7 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
   let image;
   let location: string;
   let streamedLocation: string;
+  let untouchedLocation: string;
   let oldUrl: string;
   {
     await using first = await withServer("fs", { dataDir: dir.path });
@@ -37,6 +39,8 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
     await first.client.request("PATCH", streamedLocation, {
       body: ReadableStream.from([streamed.slice(0, 30_000)]),
     });
+    // A session that has stored nothing is only its signed Location: the key outlives the process.
+    untouchedLocation = await first.client.startUpload("library/app");
   } // shut down here
 
   await using second = await withServer("fs", { dataDir: dir.path });
@@ -67,7 +71,7 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
     headers: { "content-range": `100000-${blob.length - 1}` },
   });
   assertEquals([patch.status, patch.headers.get("range")], [202, `0-${blob.length - 1}`]);
-  const put = await client.request("PUT", `${moved(location)}?digest=${digest(blob)}`);
+  const put = await client.request("PUT", withDigest(moved(location), digest(blob)));
   assertEquals(put.status, 201, put.text);
   assertEquals((await client.get(`/v2/library/app/blobs/${digest(blob)}`)).body, blob);
 
@@ -78,7 +82,7 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
   assertEquals(rest.headers.get("range"), "0-49999");
   const done = await client.request(
     "PUT",
-    `${moved(streamedLocation)}?digest=${digest(streamed)}`,
+    withDigest(moved(streamedLocation), digest(streamed)),
     {
       body: streamed.slice(50_000),
     },
@@ -88,4 +92,12 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
     (await registryClient(second.url).get(`/v2/other/blobs/${digest(streamed)}`)).body,
     streamed,
   );
+
+  const untouched = await client.get(moved(untouchedLocation));
+  assertEquals([untouched.status, untouched.headers.get("range")], [204, "0-0"]);
+  const whole = randomBytes(10_000, 33);
+  const stored = await client.request("PUT", withDigest(moved(untouchedLocation), digest(whole)), {
+    body: whole,
+  });
+  assertEquals(stored.status, 201, stored.text);
 });

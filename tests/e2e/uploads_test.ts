@@ -12,17 +12,12 @@ import {
   type RegistryClient,
   serverTest,
   streamOf,
+  withDigest,
 } from "../helpers.ts";
 
 const DATA = randomBytes(30_000, 5);
 const D = digest(DATA);
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function withDigest(location: string, d: string): string {
-  const url = new URL(location);
-  url.searchParams.set("digest", d);
-  return url.toString();
-}
 
 async function patch(
   client: RegistryClient,
@@ -44,7 +39,8 @@ serverTest("POST starts a session: 202, Location, Docker-Upload-UUID, Range 0-0"
   assertEquals(res.status, 202);
   const uuid = res.headers.get("docker-upload-uuid");
   assertMatch(uuid, UUID_RE);
-  assertEquals(res.headers.get("location"), `${s.url}/v2/app/blobs/uploads/${uuid}`);
+  const location = res.headers.get("location")!;
+  assertMatch(location, new RegExp(`^${s.url}/v2/app/blobs/uploads/${uuid}\\?_state=[\\w.-]+$`));
   assertEquals(res.headers.get("range"), "0-0");
   assertEquals(res.headers.get("content-length"), "0");
   // Two sessions are distinct.
@@ -292,6 +288,49 @@ serverTest("a session belongs to its repository; unknown ids are 404", async ({ 
   assertEquals((await client.get(location)).status, 204);
 });
 
+serverTest("a session is stored only once it has bytes; its signed Location vouches", async (s) => {
+  const { client } = s;
+  const location = await client.startUpload("app");
+  assertEquals(await s.driver.list("_uploads"), [], "POST writes nothing");
+  assertEquals((await client.get(location)).headers.get("range"), "0-0");
+  const url = new URL(location);
+  const state = url.searchParams.get("_state")!;
+  const [startedAt, mac] = state.split(".");
+  const forged = (value: string | undefined) => {
+    const copy = new URL(url);
+    if (value === undefined) copy.searchParams.delete("_state");
+    else copy.searchParams.set("_state", value);
+    return copy.toString();
+  };
+  const flipped = (mac[0] === "A" ? "B" : "A") + mac.slice(1);
+  const later = (parseInt(startedAt, 36) + 1).toString(36);
+  for (
+    const bad of [`${startedAt}.${flipped}`, `${later}.${mac}`, `${startedAt}.`, "x", undefined]
+  ) {
+    assertError(await client.get(forged(bad)), 404, "BLOB_UPLOAD_UNKNOWN", String(bad));
+  }
+  // Once it holds bytes, its info on disk vouches even for a Location without `_state`.
+  assertEquals((await patch(client, location, DATA.slice(0, 100), 0)).status, 202);
+  assertEquals(await s.driver.list("_uploads"), [url.pathname.split("/").pop()]);
+  assertEquals((await client.get(forged(undefined))).headers.get("range"), "0-99");
+  // Ended sessions are unknown: cancelled, or finished with a whole body.
+  const cancelled = await client.startUpload("app");
+  assertEquals((await client.request("DELETE", cancelled)).status, 204);
+  assertError(await client.get(cancelled), 404, "BLOB_UPLOAD_UNKNOWN");
+  const finished = await client.startUpload("app");
+  assertEquals((await client.request("PUT", withDigest(finished, D), { body: DATA })).status, 201);
+  assertError(await client.get(finished), 404, "BLOB_UPLOAD_UNKNOWN");
+  assertError(await client.request("PUT", withDigest(finished, D)), 404, "BLOB_UPLOAD_UNKNOWN");
+});
+
+serverTest("a session that stored nothing is unknown after the upload TTL", async ({ client }) => {
+  const location = await client.startUpload("app");
+  assertEquals((await client.get(location)).status, 204);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assertError(await client.get(location), 404, "BLOB_UPLOAD_UNKNOWN");
+  assertError(await patch(client, location, DATA.slice(0, 10), 0), 404, "BLOB_UPLOAD_UNKNOWN");
+}, { uploadTtl: 200 });
+
 serverTest("a chunk whose length disagrees with Content-Range is refused", async ({ client }) => {
   const location = await client.startUpload("app");
   // Content-Length (from the body) says 10, the range says 20.
@@ -326,7 +365,7 @@ serverTest(
     const encoder = new TextEncoder();
     const first = DATA.slice(0, 20_000);
     await conn.write(encoder.encode(
-      `PATCH ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+      `PATCH ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
         `Transfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n`,
     ));
     for (let n = 0; n < first.length;) n += await conn.write(first.subarray(n));

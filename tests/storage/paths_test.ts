@@ -69,6 +69,7 @@ Deno.test("paths: every exported function has a row in this table", () => {
 Deno.test("paths: top-level prefixes", () => {
   assertEquals(paths.REPOSITORIES, "repositories");
   assertEquals(paths.UPLOADS, "_uploads");
+  assertEquals(checkKey(paths.UPLOAD_STATE_KEY), "_secrets/upload-state");
   assert(paths.blobPath(D).startsWith(`${paths.BLOBS}/`));
   assert(paths.quarantinePath(D).startsWith(`${paths.QUARANTINE}/`));
 });
