@@ -599,42 +599,57 @@ async function sectionConcurrent(s: Server): Promise<void> {
   const errs: number[] = [];
   const firstErr: string[] = [];
   for (let r = 0; r <= RUNS; r++) {
-    const blobs: Blob[] = Array.from(
-      { length: CONC_CLIENTS },
-      (_, i) => blob(pattern, "concurrent", r * CONC_CLIENTS + i, CONC_SIZE),
-    );
-    const manifests = blobs.map((b) =>
-      manifestFor({ digest: cfg, size: CONFIG_JSON.length }, [
-        { digest: b.digest, size: b.length },
-      ])
-    );
-    let errors = 0;
     if (r > 0) await acc.start();
-    const secs = await timed(async () => {
-      await Promise.all(blobs.map(async (b, i) => {
-        const c = new HttpConn(HOST, s.port);
-        try {
-          await pushMonolithic(c, repo, b);
-          await putManifest(c, repo, `r${r}-c${i}`, manifests[i]);
-        } catch (e) {
-          errors++;
-          if (firstErr.length < 3) firstErr.push(String(e));
-        } finally {
-          c.close();
-        }
-      }));
-    });
+    const run = await concurrentPushes(s.port, repo, r, cfg);
     if (r > 0) {
       acc.stop();
-      rates.push(CONC_CLIENTS * CONC_SIZE / MB / secs);
-      errs.push(errors);
+      rates.push(CONC_CLIENTS * CONC_SIZE / MB / run.secs);
+      errs.push(run.errors.length);
     }
+    firstErr.push(...run.errors.slice(0, 3 - firstErr.length));
   }
   f.values[s.key] = stat(rates);
   ef.values[s.key] = stat(errs);
   ef.values[s.key].median = errs.reduce((a, b) => a + b, 0); // total errors
   if (firstErr.length) ef.errors[s.key] = firstErr.join(" | ");
   if (acc.usage) f.cpu[s.key] = acc.usage;
+}
+
+/**
+ * One run of the concurrent figure: CONC_CLIENTS connections, each pushing a distinct blob
+ * (POST + PUT with the body) and a manifest tagged for it. Resolves to the seconds taken and
+ * the errors seen.
+ */
+async function concurrentPushes(
+  port: number,
+  repo: string,
+  run: number,
+  cfg: string,
+): Promise<{ secs: number; errors: string[] }> {
+  const blobs: Blob[] = Array.from(
+    { length: CONC_CLIENTS },
+    (_, i) => blob(pattern, "concurrent", run * CONC_CLIENTS + i, CONC_SIZE),
+  );
+  const manifests = blobs.map((b) =>
+    manifestFor({ digest: cfg, size: CONFIG_JSON.length }, [
+      { digest: b.digest, size: b.length },
+    ])
+  );
+  const errors: string[] = [];
+  const secs = await timed(async () => {
+    await Promise.all(blobs.map(async (b, i) => {
+      const c = new HttpConn(HOST, port);
+      try {
+        await pushMonolithic(c, repo, b);
+        await putManifest(c, repo, `r${run}-c${i}`, manifests[i]);
+      } catch (e) {
+        errors.push(String(e));
+      } finally {
+        c.close();
+      }
+    }));
+  });
+  return { secs, errors };
 }
 
 /**
@@ -785,6 +800,15 @@ async function sectionCeilings(root: string): Promise<void> {
       }
       return 64 * MiB;
     };
+    // The durable sink: a registry's push work with nothing else (bench/sink.ts durablePut).
+    const durable1 = async (c: HttpConn) => {
+      for (let i = 0; i < 64; i++) {
+        await pushMonolithic(c, "durable", blob(pattern, "durable", i + durableRuns * 64, MiB));
+      }
+      durableRuns++;
+      return 64 * MiB;
+    };
+    let durableRuns = 0;
     const cases: [string, number, (c: HttpConn) => Promise<number>][] = [
       [`deno_serve_sink_push_${L}_MBps`, sink.port, pushWhole],
       [`deno_serve_sink_pull_mem_${L}_MBps`, sink.port, pull(`/mem/${SINK_SIZE}`)],
@@ -793,6 +817,7 @@ async function sectionCeilings(root: string): Promise<void> {
       [`raw_tcp_sink_pull_${L}_MBps`, sink.extra.raw, pull(`/mem/${SINK_SIZE}`)],
       [`deno_serve_sink_push_1MiBx64_MBps`, sink.port, batch1],
       [`raw_tcp_sink_push_1MiBx64_MBps`, sink.extra.raw, batch1],
+      [`durable_sink_push_1MiBx64_MBps`, sink.port, durable1],
     ];
     for (const [name, port, fn] of cases) {
       const c = new HttpConn(HOST, port);
@@ -814,6 +839,23 @@ async function sectionCeilings(root: string): Promise<void> {
       } finally {
         c.close();
       }
+    }
+    try {
+      const rates: number[] = [];
+      for (let r = 0; r <= RUNS; r++) {
+        await waitQuiet();
+        const run = await concurrentPushes(
+          sink.port,
+          "durable",
+          1000 + r,
+          "sha256:" + "1".repeat(64),
+        );
+        if (run.errors.length) throw new Error(run.errors[0]);
+        if (r > 0) rates.push(CONC_CLIENTS * CONC_SIZE / MB / run.secs);
+      }
+      ceilings["durable_sink_concurrent_16x4MiB_MBps"] = stat(rates);
+    } catch (e) {
+      ceilings["durable_sink_concurrent_16x4MiB_MBps"] = String(e);
     }
     // hey against a trivial Deno.serve manifest handler: the ceiling of hey + Deno.serve here.
     const url = `http://${HOST}:${sink.port}/manifest`;

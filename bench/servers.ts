@@ -265,7 +265,7 @@ export async function startSink(
   const sinkTs = new URL("./sink.ts", import.meta.url).pathname;
   const child = spawnLogged(
     Deno.execPath(),
-    ["run", "-A", sinkTs, "--file", filePath],
+    ["run", "-A", sinkTs, "--file", filePath, "--dir", `${dir}/durable`],
     logPath,
     dir,
   );

@@ -1,8 +1,12 @@
 // Trivial servers that mark the machine's ceilings for the bench client:
 //  - a plain Deno.serve sink: receives bodies and discards them, serves N
 //    bytes from a reused in-memory buffer (/mem/N) or a file stream (/file);
+//  - on the same server, repository "durable" (/v2/durable/...): the least a
+//    crash-safe registry must do per push, and nothing else (see durablePut);
 //  - a raw TCP sink (Deno.listen, no HTTP library): the client's own ceiling.
-// Run as a subprocess: deno run -A bench/sink.ts [--file PATH]
+// Run as a subprocess: deno run -A bench/sink.ts [--file PATH] [--dir DIR]
+
+import { createHash } from "node:crypto";
 // Prints one JSON line {"message":"listening","server":{"port"},"raw":{"port"}}.
 
 const CHUNK = 1 << 20;
@@ -24,8 +28,95 @@ function memStream(size: number): ReadableStream<Uint8Array> {
   });
 }
 
-const fileArg = Deno.args.indexOf("--file");
-const filePath = fileArg >= 0 ? Deno.args[fileArg + 1] : null;
+const arg = (flag: string) => {
+  const i = Deno.args.indexOf(flag);
+  return i >= 0 ? Deno.args[i + 1] : null;
+};
+const filePath = arg("--file");
+const durableDir = arg("--dir");
+
+const READ = 64 * 1024;
+const WRITE = 1 << 20;
+const spareReads: ArrayBuffer[] = [];
+const spareWrites: Uint8Array[] = [];
+
+async function syncDir(path: string): Promise<void> {
+  using d = Deno.openSync(path, { read: true });
+  await d.syncData();
+}
+
+/** A body's chunks, read 64 KiB at a time into one reused buffer when it is a byte stream. */
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    yield* body; // small bodies may come as a plain stream
+    return;
+  }
+  let read = spareReads.pop() ?? new ArrayBuffer(READ);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(read));
+      if (value) read = value.buffer as ArrayBuffer;
+      if (done || !value) return;
+      yield value;
+    }
+  } finally {
+    spareReads.push(read);
+  }
+}
+
+/**
+ * The registry's push work with nothing else: the body read 64 KiB at a time into a reused
+ * buffer, SHA-256 over it, written through a 1 MiB buffer to a new staging file, flushed,
+ * renamed into place and its directory flushed; then a second small file (the repository's
+ * link, or the tag of a manifest) made durable the same way. No session state, no checks.
+ */
+async function durablePut(body: ReadableStream<Uint8Array>, kind: string): Promise<void> {
+  const dir = durableDir!;
+  const hash = createHash("sha256");
+  const staged = `${dir}/tmp/${crypto.randomUUID()}`;
+  const out = spareWrites.pop() ?? new Uint8Array(WRITE);
+  let used = 0;
+  {
+    using file = Deno.openSync(staged, { write: true, createNew: true });
+    const flush = () => {
+      for (let o = 0; o < used;) o += file.writeSync(out.subarray(o, used));
+      used = 0;
+    };
+    for await (const value of chunksOf(body)) {
+      hash.update(value);
+      for (let o = 0; o < value.length;) {
+        const n = Math.min(value.length - o, WRITE - used);
+        out.set(value.subarray(o, o + n), used);
+        used += n;
+        o += n;
+        if (used === WRITE) flush();
+      }
+    }
+    flush();
+    await file.syncData();
+  }
+  spareWrites.push(out);
+  const digest = hash.digest("hex");
+  Deno.renameSync(staged, `${dir}/${kind}/${digest}`);
+  await syncDir(`${dir}/${kind}`);
+  const second = `${dir}/tmp/${crypto.randomUUID()}`;
+  Deno.writeTextFileSync(second, kind === "manifests" ? digest : "");
+  if (kind === "manifests") {
+    using f = Deno.openSync(second, { read: true, write: true });
+    await f.syncData();
+  }
+  Deno.renameSync(second, `${dir}/${kind === "manifests" ? "tags" : "links"}/${digest}`);
+  await syncDir(`${dir}/${kind === "manifests" ? "tags" : "links"}`);
+}
+
+if (durableDir) {
+  for (const sub of ["tmp", "blobs", "links", "manifests", "tags"]) {
+    Deno.mkdirSync(`${durableDir}/${sub}`, { recursive: true });
+  }
+}
 
 let uploads = 0;
 const MANIFEST = new TextEncoder().encode(JSON.stringify({
@@ -47,11 +138,20 @@ const server = Deno.serve(
   async (req) => {
     const url = new URL(req.url);
     const p = url.pathname;
+    if (durableDir && req.body && req.method === "PUT" && p.startsWith("/durable/")) {
+      await durablePut(req.body, "blobs");
+      return new Response(null, { status: 201, headers: { "Content-Length": "0" } });
+    }
+    if (durableDir && req.body && req.method === "PUT" && p.startsWith("/v2/durable/manifests/")) {
+      await durablePut(req.body, "manifests");
+      return new Response(null, { status: 201, headers: { "Content-Length": "0" } });
+    }
     if (req.method === "POST") {
       if (req.body) { for await (const _ of req.body) { /* discard */ } }
+      const prefix = p.startsWith("/v2/durable/") ? "/durable" : "";
       return new Response(null, {
         status: 202,
-        headers: { Location: `/upload/${++uploads}`, "Content-Length": "0" },
+        headers: { Location: `${prefix}/upload/${++uploads}`, "Content-Length": "0" },
       });
     }
     if (req.method === "PUT" || req.method === "PATCH") {
