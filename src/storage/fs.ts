@@ -80,10 +80,7 @@ export function createFsDriver(root: string): StorageDriver {
           : await appendBuffered(file, data);
         // An empty file (a link) has no data to flush: the directory sync makes it durable.
         if (durable && written > 0) await file.syncData();
-        orAfterMissing(
-          () => Deno.renameSync(temp, target),
-          () => Deno.mkdirSync(dirname(target), { recursive: true }), // first object in there
-        );
+        await renameMakingParents(temp, target, durable);
       } catch (error) {
         try {
           Deno.removeSync(temp);
@@ -132,10 +129,7 @@ export function createFsDriver(root: string): StorageDriver {
           using file = Deno.openSync(source, { read: true });
           await file.syncData();
         }
-        orAfterMissing(
-          () => Deno.renameSync(source, target),
-          () => Deno.mkdirSync(dirname(target), { recursive: true }),
-        );
+        await renameMakingParents(source, target, true);
         await syncDirectory(dirname(target));
       }),
 
@@ -158,6 +152,40 @@ function orAfterMissing<T>(op: () => T, make: () => void): T {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     make();
     return op();
+  }
+}
+
+/**
+ * Renames `from` to `to`, making `to`'s missing parent directories first (the first object in
+ * there). With `durable`, each new directory's parent is flushed too: a new directory's name is
+ * data of its parent, and the object would be lost with it.
+ */
+async function renameMakingParents(from: string, to: string, durable: boolean): Promise<void> {
+  try {
+    Deno.renameSync(from, to);
+    return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const missing: string[] = [];
+  for (let dir = dirname(to); !isDirectory(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
+    try {
+      Deno.mkdirSync(dir);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error; // a concurrent put made it
+    }
+    if (durable) await syncDirectory(dirname(dir));
+  }
+  Deno.renameSync(from, to);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

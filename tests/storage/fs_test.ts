@@ -27,6 +27,16 @@ Deno.test("fs driver: a second driver on the same root sees the data (restart)",
   assertEquals(new TextDecoder().decode(await again.get("_uploads/u/data")), "abcdef");
 });
 
+Deno.test("fs driver: puts racing to make the same new directories all land", async () => {
+  await using dir = await tempDir("registry-fs-driver-");
+  const driver = createFsDriver(dir.path);
+  const keys = Array.from({ length: 20 }, (_, i) => `repositories/x/y/_layers/sha256/k${i}`);
+  await Promise.all(keys.map((key) => driver.put(key, bytes(key))));
+  await driver.move("repositories/x/y/_layers/sha256/k0", "blobs/sha256/ab/moved");
+  assertEquals((await driver.list("repositories/x/y/_layers/sha256")).length, 19);
+  assertEquals(new TextDecoder().decode(await driver.get("blobs/sha256/ab/moved")), keys[0]);
+});
+
 Deno.test("fs driver: a vetoed put leaves no directory or staged file behind", async () => {
   await using dir = await tempDir("registry-fs-driver-");
   const driver = createFsDriver(dir.path);
