@@ -11,9 +11,11 @@ import { UPLOAD_STATE_KEY } from "./storage/paths.ts";
  * start time under a key kept in storage, so a restarted process or another instance on the same
  * storage accepts it too (distribution signs its `_state` the same way, with `http.secret`). A
  * POST then costs no file creations: with flushes running, each measured up to a millisecond of
- * a blocked event loop here. What the signature cannot say is that the session has ended: this
- * process remembers the sessions it ended (bounded), and a signed session older than the upload
- * TTL is unknown, as GC would have expired it.
+ * a blocked event loop here, and a layer sent whole in the PUT never touches `_uploads/`. Once
+ * the session stores bytes its Location is the plain one and its info on disk vouches for it, so
+ * that ending it (deleting the info) is seen by every process. What a signature cannot say is
+ * that a session that stored nothing has ended: this process remembers those (bounded), and a
+ * signed session older than the upload TTL is unknown.
  */
 
 export interface SessionState {
@@ -27,8 +29,8 @@ export interface Sessions {
   /** The signing key, read from storage or made there on first use. */
   key(): Promise<Uint8Array>;
   /**
-   * Reads the key again, at most every `reloadEvery` ms: resolves to it if it changed in storage (two
-   * instances made one at once and the other's write came last), else to undefined.
+   * Reads the key again, at most every `reloadEvery` ms: resolves to it if it changed in
+   * storage (two instances made one at once and the other's write came last), else undefined.
    */
   reload(): Promise<Uint8Array | undefined>;
   /** uuid → when this process ended the session; oldest first. */

@@ -25,10 +25,12 @@ interface UploadInfo {
 }
 
 interface Session extends SessionState {
-  /** The signed `_state` its Location carries (src/sessions.ts). */
-  state: string;
-  /** Vouched for by its `_state`; else by its info on disk, and then it must hold bytes. */
-  signed: boolean;
+  /**
+   * The signed `_state` its Location carries while it has stored nothing (src/sessions.ts).
+   * Once it has, its info on disk vouches for it and its Location is the plain one, so an ended
+   * session is unknown everywhere, after restarts and on other instances too.
+   */
+  state?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -71,6 +73,7 @@ export async function patchUpload(ctx: Context): Promise<Response> {
     const current = stored ?? 0;
     if (range) checkChunk(ctx, session, range, current);
     const size = await appendBody(ctx.registry, session, ctx.request, stored);
+    delete session.state; // it has stored bytes now
     if (range && size !== range.end + 1) {
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", {
         detail: { expected: range.end - range.start + 1, received: size - current },
@@ -141,36 +144,44 @@ async function tryMount(
 async function newSession(registry: Registry, name: string): Promise<Session> {
   const key = await registry.sessions.key();
   const session = { name, uuid: crypto.randomUUID(), startedAt: Date.now() };
-  return { ...session, state: signState(key, session), signed: true };
+  return { ...session, state: signState(key, session) };
 }
 
 async function requireSession(ctx: Context): Promise<Session> {
   const name = repositoryName(ctx);
   const uuid = ctx.params.uuid ?? "";
   if (!UUID.test(uuid)) throw unknownSession(uuid);
-  const { sessions } = ctx.registry;
-  let key = await sessions.key();
   const state = ctx.url.searchParams.get("_state");
-  let signedAt = state === null ? undefined : verifyState(key, name, uuid, state);
-  if (state !== null && signedAt === undefined) {
-    const reloaded = await sessions.reload();
-    if (reloaded) [key, signedAt] = [reloaded, verifyState(reloaded, name, uuid, state)];
+  const signedAt = state === null
+    ? undefined
+    : await verifiedStart(ctx.registry, name, uuid, state);
+  if (state !== null && signedAt !== undefined && isLive(ctx.registry.sessions, uuid, signedAt)) {
+    return { name, uuid, startedAt: signedAt, state };
   }
-  if (state !== null && signedAt !== undefined && isLive(sessions, uuid, signedAt)) {
-    return { name, uuid, startedAt: signedAt, state, signed: true };
-  }
-  // Not vouched for by its Location (started before an upgrade, or still in use past the TTL):
-  // its info on disk decides.
+  // A session that has stored bytes (or an ended one, or one older than the TTL): its info
+  // on disk decides.
   const info = await readJson<UploadInfo>(ctx.registry, uploadInfoPath(uuid));
   if (!info || info.name !== name) throw unknownSession(uuid);
-  const startedAt = Date.parse(info.startedAt) || 0;
-  return { name, uuid, startedAt, state: signState(key, { name, uuid, startedAt }), signed: false };
+  return { name, uuid, startedAt: Date.parse(info.startedAt) || 0 };
 }
 
-/** Bytes the session holds (read under its lock), or undefined if a signed one holds none yet. */
+/** The start time a `_state` vouches for, with the key read again once if it fails. */
+async function verifiedStart(registry: Registry, name: string, uuid: string, state: string) {
+  const { sessions } = registry;
+  const startedAt = verifyState(await sessions.key(), name, uuid, state);
+  if (startedAt !== undefined) return startedAt;
+  const reloaded = await sessions.reload();
+  return reloaded && verifyState(reloaded, name, uuid, state);
+}
+
+/**
+ * Bytes the session holds (read under its lock), or undefined if a signed one holds none yet.
+ * One that holds bytes drops its `_state`: its info vouches for it from now on.
+ */
 async function storedSize(registry: Registry, session: Session): Promise<number | undefined> {
   const data = await orMissing(registry.driver.stat(uploadDataPath(session.uuid)));
-  if (!data && !session.signed) throw unknownSession(session.uuid);
+  if (!data && session.state === undefined) throw unknownSession(session.uuid);
+  if (data) delete session.state;
   return data?.size;
 }
 
@@ -332,8 +343,9 @@ function checkChunk(ctx: Context, session: Session, range: ChunkRange, current: 
 }
 
 function sessionHeaders(ctx: Context, { name, uuid, state }: Session, offset: number) {
+  const query = state === undefined ? "" : `?_state=${state}`;
   return {
-    "location": externalUrl(ctx, `/v2/${name}/blobs/uploads/${uuid}?_state=${state}`),
+    "location": externalUrl(ctx, `/v2/${name}/blobs/uploads/${uuid}${query}`),
     "range": `0-${Math.max(0, offset - 1)}`,
     "docker-upload-uuid": uuid,
   };

@@ -2,7 +2,9 @@
 // and an upload session PATCHed before the restart is PATCHed again and finished after it.
 
 import {
+  assert,
   assertEquals,
+  assertError,
   digest,
   pushImage,
   randomBytes,
@@ -29,12 +31,15 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
       layerCount: 2,
       layerSize: 40_000,
     });
-    location = await first.client.startUpload("library/app");
-    const res = await first.client.request("PATCH", location, {
+    const started = await first.client.startUpload("library/app");
+    const res = await first.client.request("PATCH", started, {
       body: blob.slice(0, 100_000),
       headers: { "content-range": "0-99999" },
     });
     assertEquals(res.status, 202);
+    // From the first bytes on, the plain Location: the session's info on disk vouches for it.
+    location = new URL(res.headers.get("location")!, first.url).toString();
+    assert(!location.includes("_state"), location);
     streamedLocation = await first.client.startUpload("other");
     await first.client.request("PATCH", streamedLocation, {
       body: ReadableStream.from([streamed.slice(0, 30_000)]),
@@ -92,6 +97,9 @@ Deno.test("fs: restart keeps images and upload sessions", async () => {
     (await registryClient(second.url).get(`/v2/other/blobs/${digest(streamed)}`)).body,
     streamed,
   );
+
+  // Finished, the session is unknown: its info is gone, whichever process is asked.
+  assertError(await client.get(moved(location)), 404, "BLOB_UPLOAD_UNKNOWN");
 
   const untouched = await client.get(moved(untouchedLocation));
   assertEquals([untouched.status, untouched.headers.get("range")], [204, "0-0"]);

@@ -309,10 +309,19 @@ serverTest("a session is stored only once it has bytes; its signed Location vouc
   ) {
     assertError(await client.get(forged(bad)), 404, "BLOB_UPLOAD_UNKNOWN", String(bad));
   }
-  // Once it holds bytes, its info on disk vouches even for a Location without `_state`.
-  assertEquals((await patch(client, location, DATA.slice(0, 100), 0)).status, 202);
+  // Once it holds bytes, its info on disk vouches, and its Location is the plain one: ended,
+  // it is unknown to every process (a signed Location cannot say it ended).
+  const patched = await patch(client, location, DATA.slice(0, 100), 0);
+  assertEquals(patched.headers.get("location"), forged(undefined));
   assertEquals(await s.driver.list("_uploads"), [url.pathname.split("/").pop()]);
   assertEquals((await client.get(forged(undefined))).headers.get("range"), "0-99");
+  assertEquals((await client.get(location)).headers.get("location"), forged(undefined));
+  const rest = await patch(client, forged(undefined), DATA.slice(100), 100);
+  assertEquals(
+    (await client.request("PUT", withDigest(rest.headers.get("location")!, D))).status,
+    201,
+  );
+  assertError(await client.get(forged(undefined)), 404, "BLOB_UPLOAD_UNKNOWN");
   // Ended sessions are unknown: cancelled, or finished with a whole body.
   const cancelled = await client.startUpload("app");
   assertEquals((await client.request("DELETE", cancelled)).status, 204);
