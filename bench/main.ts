@@ -194,6 +194,26 @@ interface SectionCpu {
 }
 const sectionCpu: SectionCpu[] = [];
 const ceilings: Record<string, Stat | number | string> = {};
+
+/**
+ * The ceiling (from the ceilings section) that bounds a figure's work on this machine, where the
+ * same work measured without the registry is what limits it: a figure id → ceiling key, label.
+ */
+const CEILING_OF: Record<string, [RegExp, string]> = {
+  push_1MiB: [/^durable_sink_push_1MiBx64_MBps$/, "durable sink"],
+  push_1GiB: [/^fs_fdatasync_1GiB_x4_in_a_row_MBps$/, "disk, sustained"],
+  push_chunked_256MiB: [/^fs_fdatasync_1GiB_x4_in_a_row_MBps$/, "disk, sustained"],
+  pull_1GiB: [/^deno_serve_sink_pull_file_\w+_MBps$/, "Deno.serve, file"],
+  concurrent_16x4MiB: [/^durable_sink_concurrent_16x4MiB_MBps$/, "durable sink"],
+};
+
+function ceilingOf(f: Figure): string {
+  const [pattern, label] = CEILING_OF[f.id] ?? [];
+  const key = pattern && Object.keys(ceilings).find((k) => pattern.test(k));
+  const value = key ? ceilings[key] : undefined;
+  const median = typeof value === "object" ? value.median : value;
+  return typeof median === "number" ? `${fmt(median, f.unit)} (${label})` : "";
+}
 const log = (s: string) => console.error(`[bench] ${s}`);
 
 const quiet = { waits: 0, waitedSeconds: 0, gaveUp: 0 };
@@ -801,6 +821,7 @@ async function sectionCeilings(root: string): Promise<void> {
       return 64 * MiB;
     };
     // The durable sink: a registry's push work with nothing else (bench/sink.ts durablePut).
+    let durableRuns = 0;
     const durable1 = async (c: HttpConn) => {
       for (let i = 0; i < 64; i++) {
         await pushMonolithic(c, "durable", blob(pattern, "durable", i + durableRuns * 64, MiB));
@@ -808,7 +829,6 @@ async function sectionCeilings(root: string): Promise<void> {
       durableRuns++;
       return 64 * MiB;
     };
-    let durableRuns = 0;
     const cases: [string, number, (c: HttpConn) => Promise<number>][] = [
       [`deno_serve_sink_push_${L}_MBps`, sink.port, pushWhole],
       [`deno_serve_sink_pull_mem_${L}_MBps`, sink.port, pull(`/mem/${SINK_SIZE}`)],
@@ -915,6 +935,7 @@ function table(): string {
     "ratio SR/dist",
     "target",
     "met",
+    "ceiling here",
     "OTHER cores SR/dist",
   ]];
   // The CPU of other processes while a figure was measured (p50/p99 and RSS rows share the
@@ -943,6 +964,7 @@ function table(): string {
       ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
       f.target ?? "",
       met,
+      ceilingOf(f),
       f.id === "rss_idle" ? "" : `${others(f, "sr")}/${others(f, "dist")}`,
     ]);
   }
