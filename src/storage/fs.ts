@@ -73,6 +73,7 @@ export function createFsDriver(root: string): StorageDriver {
       // Staged outside the key's directory, which is made only on success: a vetoed or failed
       // put leaves no empty directories behind.
       const temp = join(staging, crypto.randomUUID());
+      let made: string[];
       try {
         using file = createStaged(temp);
         const written = data instanceof Uint8Array
@@ -80,14 +81,14 @@ export function createFsDriver(root: string): StorageDriver {
           : await appendBuffered(file, data);
         // An empty file (a link) has no data to flush: the directory sync makes it durable.
         if (durable && written > 0) await file.syncData();
-        await renameMakingParents(temp, target, durable);
+        made = renameMakingParents(temp, target);
       } catch (error) {
         try {
           Deno.removeSync(temp);
         } catch { /* never made, or already gone */ }
         throw error;
       }
-      if (durable) await syncDirectory(dirname(target));
+      if (durable) await syncDirectories(dirname(target), made);
     },
 
     read: (key, range) => translate(key, () => openStream(path(key), range)),
@@ -129,8 +130,8 @@ export function createFsDriver(root: string): StorageDriver {
           using file = Deno.openSync(source, { read: true });
           await file.syncData();
         }
-        await renameMakingParents(source, target, true);
-        await syncDirectory(dirname(target));
+        const made = renameMakingParents(source, target);
+        await syncDirectories(dirname(target), made);
       }),
 
     delete: (key) =>
@@ -157,13 +158,13 @@ function orAfterMissing<T>(op: () => T, make: () => void): T {
 
 /**
  * Renames `from` to `to`, making `to`'s missing parent directories first (the first object in
- * there). With `durable`, each new directory's parent is flushed too: a new directory's name is
- * data of its parent, and the object would be lost with it.
+ * there); returns the directories whose entries changed that way (each new one's parent). A new
+ * directory's name is data of its parent: a durable write flushes those too.
  */
-async function renameMakingParents(from: string, to: string, durable: boolean): Promise<void> {
+function renameMakingParents(from: string, to: string): string[] {
   try {
     Deno.renameSync(from, to);
-    return;
+    return [];
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
@@ -175,9 +176,17 @@ async function renameMakingParents(from: string, to: string, durable: boolean): 
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error; // a concurrent put made it
     }
-    if (durable) await syncDirectory(dirname(dir));
   }
   Deno.renameSync(from, to);
+  return missing.map((dir) => dirname(dir));
+}
+
+/**
+ * Flushes directories at once: every one must be durable before the write is acknowledged, in
+ * no particular order, and concurrent flushes share one journal commit on ext4.
+ */
+async function syncDirectories(dir: string, more: string[]): Promise<void> {
+  await Promise.all([dir, ...more].map(syncDirectory));
 }
 
 function isDirectory(path: string): boolean {
