@@ -298,7 +298,8 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function sectionMono(s: Server, rssOnly: boolean): Promise<void> {
+/** `durable`: a sink whose 1 MiB pushes (the ceiling) run between the server's, in its disk state. */
+async function sectionMono(s: Server, rssOnly: boolean, durable?: Server): Promise<void> {
   const sizes = rssOnly ? MONO_SIZES.filter((x) => x >= GiB) : MONO_SIZES;
   if (sizes.length === 0) {
     log("rss: no 1 GiB size in --quick mode; using 64 MiB");
@@ -336,6 +337,9 @@ async function sectionMono(s: Server, rssOnly: boolean): Promise<void> {
       const acc = new CpuAcc({ [s.key]: s.pid });
       const rates: number[] = [];
       const rss: number[] = [];
+      const ceiling = size === MiB && !rssOnly ? durable : undefined;
+      const ceilingRates: number[] = [];
+      if (ceiling) await durableBatch(ceiling.port, 0); // its warm-up
       try {
         for (let r = 1; r <= RUNS; r++) {
           const bl = blobsOf(r); // digests computed here, outside the timing
@@ -347,12 +351,16 @@ async function sectionMono(s: Server, rssOnly: boolean): Promise<void> {
           acc.stop();
           rss.push(peakRss(s.pid) / MiB);
           rates.push(size * batch / MB / secs);
+          if (ceiling) {
+            ceilingRates.push(DURABLE_BATCH * MiB / MB / await durableBatch(ceiling.port, r));
+          }
           if (size >= 64 * MiB) {
             for (const b of bl) await deleteBlob(c, repo, b.digest);
           }
         }
         push.values[s.key] = stat(rates);
         rssFig.values[s.key] = stat(rss);
+        if (ceiling) ceilings[DURABLE_1MIB] = stat(ceilingRates);
         if (acc.usage) push.cpu[s.key] = acc.usage;
       } catch (e) {
         push.errors[s.key] = String(e);
@@ -585,7 +593,8 @@ async function sectionManifest(s: Server): Promise<void> {
   }
 }
 
-async function sectionConcurrent(s: Server): Promise<void> {
+/** `durable`: a sink whose runs (the ceiling) alternate with the server's, in its disk state. */
+async function sectionConcurrent(s: Server, durable?: Server): Promise<void> {
   const repo = "bench/concurrent";
   const f = figure(
     "concurrent_16x4MiB",
@@ -618,6 +627,7 @@ async function sectionConcurrent(s: Server): Promise<void> {
   const rates: number[] = [];
   const errs: number[] = [];
   const firstErr: string[] = [];
+  const ceilingRates: number[] = [];
   for (let r = 0; r <= RUNS; r++) {
     if (r > 0) await acc.start();
     const run = await concurrentPushes(s.port, repo, r, cfg);
@@ -627,7 +637,12 @@ async function sectionConcurrent(s: Server): Promise<void> {
       errs.push(run.errors.length);
     }
     firstErr.push(...run.errors.slice(0, 3 - firstErr.length));
+    if (durable) {
+      const secs = await durableConcurrent(durable.port, r);
+      if (r > 0) ceilingRates.push(CONC_CLIENTS * CONC_SIZE / MB / secs);
+    }
   }
+  if (durable) ceilings[DURABLE_CONCURRENT] = stat(ceilingRates);
   f.values[s.key] = stat(rates);
   ef.values[s.key] = stat(errs);
   ef.values[s.key].median = errs.reduce((a, b) => a + b, 0); // total errors
@@ -670,6 +685,34 @@ async function concurrentPushes(
     }));
   });
   return { secs, errors };
+}
+
+/** Ceiling keys of the durable sink (bench/sink.ts durablePut: a push's work and nothing else). */
+const DURABLE_1MIB = "durable_sink_push_1MiBx64_MBps";
+const DURABLE_CONCURRENT = "durable_sink_concurrent_16x4MiB_MBps";
+const DURABLE_BATCH = 64;
+
+/** DURABLE_BATCH pushes of distinct 1 MiB blobs to the durable sink; resolves to the seconds. */
+async function durableBatch(port: number, run: number): Promise<number> {
+  const blobs = Array.from(
+    { length: DURABLE_BATCH },
+    (_, i) => blob(pattern, "durable", run * DURABLE_BATCH + i, MiB),
+  );
+  const c = new HttpConn(HOST, port);
+  try {
+    return await timed(async () => {
+      for (const b of blobs) await pushMonolithic(c, "durable", b);
+    });
+  } finally {
+    c.close();
+  }
+}
+
+/** One concurrent run against the durable sink (its manifests name no real config). */
+async function durableConcurrent(port: number, run: number): Promise<number> {
+  const { secs, errors } = await concurrentPushes(port, "durable", run, `sha256:${"1".repeat(64)}`);
+  if (errors.length) throw new Error(`durable sink: ${errors[0]}`);
+  return secs;
 }
 
 /**
@@ -820,15 +863,6 @@ async function sectionCeilings(root: string): Promise<void> {
       }
       return 64 * MiB;
     };
-    // The durable sink: a registry's push work with nothing else (bench/sink.ts durablePut).
-    let durableRuns = 0;
-    const durable1 = async (c: HttpConn) => {
-      for (let i = 0; i < 64; i++) {
-        await pushMonolithic(c, "durable", blob(pattern, "durable", i + durableRuns * 64, MiB));
-      }
-      durableRuns++;
-      return 64 * MiB;
-    };
     const cases: [string, number, (c: HttpConn) => Promise<number>][] = [
       [`deno_serve_sink_push_${L}_MBps`, sink.port, pushWhole],
       [`deno_serve_sink_pull_mem_${L}_MBps`, sink.port, pull(`/mem/${SINK_SIZE}`)],
@@ -837,7 +871,6 @@ async function sectionCeilings(root: string): Promise<void> {
       [`raw_tcp_sink_pull_${L}_MBps`, sink.extra.raw, pull(`/mem/${SINK_SIZE}`)],
       [`deno_serve_sink_push_1MiBx64_MBps`, sink.port, batch1],
       [`raw_tcp_sink_push_1MiBx64_MBps`, sink.extra.raw, batch1],
-      [`durable_sink_push_1MiBx64_MBps`, sink.port, durable1],
     ];
     for (const [name, port, fn] of cases) {
       const c = new HttpConn(HOST, port);
@@ -860,22 +893,24 @@ async function sectionCeilings(root: string): Promise<void> {
         c.close();
       }
     }
-    try {
-      const rates: number[] = [];
-      for (let r = 0; r <= RUNS; r++) {
-        await waitQuiet();
-        const run = await concurrentPushes(
-          sink.port,
-          "durable",
-          1000 + r,
-          "sha256:" + "1".repeat(64),
-        );
-        if (run.errors.length) throw new Error(run.errors[0]);
-        if (r > 0) rates.push(CONC_CLIENTS * CONC_SIZE / MB / run.secs);
+    // The durable sink, unless measured beside Simple Registry in its own sections already.
+    const durableCases: [string, (run: number) => Promise<number>, number][] = [
+      [DURABLE_1MIB, (run) => durableBatch(sink.port, 1000 + run), DURABLE_BATCH * MiB],
+      [DURABLE_CONCURRENT, (run) => durableConcurrent(sink.port, 1000 + run), 16 * CONC_SIZE],
+    ];
+    for (const [name, fn, bytes] of durableCases) {
+      if (name in ceilings) continue;
+      try {
+        const rates: number[] = [];
+        for (let r = 0; r <= RUNS; r++) {
+          await waitQuiet();
+          const secs = await fn(r);
+          if (r > 0) rates.push(bytes / MB / secs);
+        }
+        ceilings[name] = stat(rates);
+      } catch (e) {
+        ceilings[name] = String(e);
       }
-      ceilings["durable_sink_concurrent_16x4MiB_MBps"] = stat(rates);
-    } catch (e) {
-      ceilings["durable_sink_concurrent_16x4MiB_MBps"] = String(e);
     }
     // hey against a trivial Deno.serve manifest handler: the ceiling of hey + Deno.serve here.
     const url = `http://${HOST}:${sink.port}/manifest`;
@@ -1052,8 +1087,9 @@ async function machineInfo(): Promise<Record<string, unknown>> {
 async function main(): Promise<number> {
   const root = await Deno.makeTempDir({ prefix: "sr-bench-" });
   const servers: Server[] = [];
+  let durable: Server | undefined;
   const stopAll = async () => {
-    for (const s of servers) await s.stop().catch(() => {});
+    for (const s of [...servers, ...durable ? [durable] : []]) await s.stop().catch(() => {});
     if (!opt.keep) await Deno.remove(root, { recursive: true }).catch(() => {});
   };
   const onSignal = () => {
@@ -1117,10 +1153,16 @@ async function main(): Promise<number> {
         });
       }
     };
-    if (want("mono")) await runSection("mono", (s) => sectionMono(s, false));
+    // The durable sink's ceilings run beside Simple Registry's own runs, in the same disk state.
+    durable = want("mono") || want("concurrent") ? await startSink(root, 0, opt.keep) : undefined;
+    const beside = (s: Server) => s.key === "sr" ? durable : undefined;
+    if (want("mono")) await runSection("mono", (s) => sectionMono(s, false, beside(s)));
     else if (want("rss")) await runSection("rss", (s) => sectionMono(s, true));
     if (want("chunked")) await runSection("chunked", sectionChunked);
-    if (want("concurrent")) await runSection("concurrent", sectionConcurrent);
+    if (want("concurrent")) {
+      await runSection("concurrent", (s) => sectionConcurrent(s, beside(s)));
+    }
+    await durable?.stop();
     if (want("manifest")) await runSection("manifest", sectionManifest);
     for (const s of servers) await s.stop();
     if (want("ceilings")) await sectionCeilings(root);
