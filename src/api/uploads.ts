@@ -234,8 +234,9 @@ async function appendBody(
 /**
  * A whole blob in one body, its digest known up front, streams straight to its final key and
  * appears only if the digest holds: no session bytes and no copy at commit (on S3 that copy
- * costs about a second per GiB). Resolves false, reading nothing, when the blob is stored
- * already or the body is absent; the caller then takes the session path.
+ * costs about a second per GiB). A blob stored already is only hashed, to be vouched for, and
+ * linked: nothing is written. Resolves false, reading nothing, when the body is absent; the
+ * caller then takes the session path.
  */
 async function storeWhole(
   registry: Registry,
@@ -244,11 +245,16 @@ async function storeWhole(
   request: Request,
 ): Promise<boolean> {
   if (request.body === null) return false;
-  // Pinned while absent, so a GC sweep leaves the new blob alone until it is linked.
-  const absent = async () => await blobSize(registry, digest) === undefined;
-  if (!await pin(registry, digest, absent)) return false;
+  // Pinned, so a GC sweep leaves the blob (stored or about to be) alone until it is linked.
+  let stored = false;
+  await pin(registry, digest, async () => {
+    stored = await blobSize(registry, digest) !== undefined;
+    return true;
+  });
   try {
-    await registry.driver.put(blobPath(digest), verified(bodyChunks(request), digest));
+    const body = verified(bodyChunks(request), digest);
+    if (!stored) await registry.driver.put(blobPath(digest), body);
+    else for await (const _ of body) { /* hashed only */ }
     await registry.withLock(digestLock(digest), () => linkBlob(registry, name, digest));
   } catch (error) {
     if (error instanceof RegistryError) throw error;

@@ -13,7 +13,10 @@ import {
   serverTest,
   streamOf,
   withDigest,
+  withServer,
 } from "../helpers.ts";
+import { createMemoryDriver } from "../../src/storage/memory.ts";
+import type { StorageDriver } from "../../src/storage/driver.ts";
 
 const DATA = randomBytes(30_000, 5);
 const D = digest(DATA);
@@ -86,6 +89,33 @@ serverTest("a whole body with its digest: stored once, verified even when known"
   await new Promise((resolve) => setTimeout(resolve, 100));
   assertEquals((await client.head(`/v2/cut/blobs/${digest(fresh)}`)).status, 404);
   assertEquals((await s.driver.list("blobs/sha256")).length, 1, "only the first blob");
+});
+
+Deno.test("a whole body of a blob stored already is hashed and linked, not written", async () => {
+  const inner = createMemoryDriver();
+  const writes: string[] = [];
+  const driver: StorageDriver = {
+    ...inner,
+    put: (key, data, options) => (writes.push(key), inner.put(key, data, options)),
+    append: (key, chunks) => (writes.push(key), inner.append(key, chunks)),
+  };
+  await using s = await withServer("memory", { driver });
+  assertEquals((await s.client.pushBlob("first", DATA)).status, 201);
+  await s.client.startUpload("first"); // the session key is made once, here
+  writes.length = 0;
+  for (
+    const push of [() => s.client.pushBlob("second", DATA), async () => {
+      const location = await s.client.startUpload("third");
+      return await s.client.request("PUT", withDigest(location, D), { body: DATA });
+    }]
+  ) {
+    assertEquals((await push()).status, 201);
+  }
+  assertEquals(writes.sort(), [
+    `repositories/second/_layers/${D.replace(":", "/")}`,
+    `repositories/third/_layers/${D.replace(":", "/")}`,
+  ]);
+  assertEquals((await s.client.get(`/v2/third/blobs/${D}`)).body, DATA);
 });
 
 serverTest("mount from a repository that has the blob: 201", async ({ client }) => {
