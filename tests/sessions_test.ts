@@ -37,16 +37,17 @@ Deno.test("sessions: the key is made once in storage and read by every instance"
 
 Deno.test("sessions: a key overwritten by another instance is adopted on reload", async () => {
   const driver = createMemoryDriver();
-  const sessions = createSessions(driver, 1000, 50);
-  const mine = await sessions.key();
+  const patient = createSessions(driver, 1000, 60_000);
+  const eager = createSessions(driver, 1000, 0);
+  const mine = await patient.key();
+  assertEquals(await eager.key(), mine);
   const theirs = mine.map((byte) => byte ^ 1);
   await driver.put(UPLOAD_STATE_KEY, theirs);
-  assertEquals(await sessions.reload(), undefined, "not again so soon");
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  assertEquals(await sessions.reload(), theirs);
-  assertEquals(await sessions.key(), theirs);
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  assertEquals(await sessions.reload(), undefined, "unchanged");
+  assertEquals(await patient.reload(), undefined, "not again so soon");
+  assertEquals(await patient.key(), mine);
+  assertEquals(await eager.reload(), theirs);
+  assertEquals(await eager.key(), theirs);
+  assertEquals(await eager.reload(), undefined, "unchanged");
 });
 
 Deno.test("sessions: a storage failure is not remembered; the next call tries again", async () => {

@@ -365,10 +365,10 @@ serverTest("a session is stored only once it has bytes; its signed Location vouc
 serverTest("a session that stored nothing is unknown after the upload TTL", async ({ client }) => {
   const location = await client.startUpload("app");
   assertEquals((await client.get(location)).status, 204);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
   assertError(await client.get(location), 404, "BLOB_UPLOAD_UNKNOWN");
   assertError(await patch(client, location, DATA.slice(0, 10), 0), 404, "BLOB_UPLOAD_UNKNOWN");
-}, { uploadTtl: 200 });
+}, { uploadTtl: 1_000 });
 
 serverTest("a chunk whose length disagrees with Content-Range is refused", async ({ client }) => {
   const location = await client.startUpload("app");
