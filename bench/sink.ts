@@ -7,6 +7,7 @@
 // Run as a subprocess: deno run -A bench/sink.ts [--file PATH] [--dir DIR]
 
 import { createHash } from "node:crypto";
+import { reusedChunks } from "../src/bytes.ts";
 // Prints one JSON line {"message":"listening","server":{"port"},"raw":{"port"}}.
 
 const CHUNK = 1 << 20;
@@ -37,34 +38,11 @@ const durableDir = arg("--dir");
 
 const READ = 64 * 1024;
 const WRITE = 1 << 20;
-const spareReads: ArrayBuffer[] = [];
 const spareWrites: Uint8Array[] = [];
 
 async function syncDir(path: string): Promise<void> {
   using d = Deno.openSync(path, { read: true });
   await d.syncData();
-}
-
-/** A body's chunks, read 64 KiB at a time into one reused buffer when it is a byte stream. */
-async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = body.getReader({ mode: "byob" });
-  } catch {
-    yield* body; // small bodies may come as a plain stream
-    return;
-  }
-  let read = spareReads.pop() ?? new ArrayBuffer(READ);
-  try {
-    for (;;) {
-      const { value, done } = await reader.read(new Uint8Array(read));
-      if (value) read = value.buffer as ArrayBuffer;
-      if (done || !value) return;
-      yield value;
-    }
-  } finally {
-    spareReads.push(read);
-  }
 }
 
 /**
@@ -85,7 +63,7 @@ async function durablePut(body: ReadableStream<Uint8Array>, kind: string): Promi
       for (let o = 0; o < used;) o += file.writeSync(out.subarray(o, used));
       used = 0;
     };
-    for await (const value of chunksOf(body)) {
+    for await (const value of reusedChunks(body, READ)) { // as the registry reads a body
       hash.update(value);
       for (let o = 0; o < value.length;) {
         const n = Math.min(value.length - o, WRITE - used);

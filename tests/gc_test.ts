@@ -28,6 +28,7 @@ import {
   serverTest,
   snapshot,
   tempDir,
+  withDigest,
   withServer,
 } from "./helpers.ts";
 import { buildImage, exists, pullImage, pushLayeredImage } from "./gc_helpers.ts";
@@ -172,9 +173,7 @@ serverTest("uploads idle longer than the TTL expire; active ones stay", async (t
   assertEquals((await t.client.get(fresh)).status, 204);
   // The fresh session still finishes.
   const data = randomBytes(900, 14);
-  const url = new URL(fresh);
-  url.searchParams.set("digest", digest(data));
-  const put = await t.client.request("PUT", url.toString(), { body: data });
+  const put = await t.client.request("PUT", withDigest(fresh, digest(data)), { body: data });
   assertEquals(put.status, 201, put.text);
 });
 

@@ -343,11 +343,6 @@ export function registryClient(url: string, defaults: HeadersInit = {}): Registr
     new Headers(init.headers).forEach((value, key) => headers.set(key, value));
     return readResponse(await fetch(resolve(path), { ...init, method, headers }));
   }
-  const withQuery = (location: string, query: Record<string, string>) => {
-    const u = new URL(location, url);
-    for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
-    return u.toString();
-  };
   async function startUpload(name: string): Promise<string> {
     const res = await request("POST", `/v2/${name}/blobs/uploads/`);
     assertEquals(res.status, 202, `start upload: ${res.text}`);
@@ -379,7 +374,7 @@ export function registryClient(url: string, defaults: HeadersInit = {}): Registr
         assertEquals(res.status, 202, `patch ${start}: ${res.text}`);
         location = resolve(res.headers.get("location")!);
       }
-      return request("PUT", withQuery(location, { digest: digest(data, algorithm) }));
+      return request("PUT", withDigest(location, digest(data, algorithm)));
     },
     startUpload,
     pushManifest(name, reference, body, mediaType) {

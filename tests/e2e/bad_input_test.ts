@@ -16,6 +16,7 @@ import {
   snapshot,
   tempDir,
   type TestServer,
+  withDigest,
   withServer,
 } from "../helpers.ts";
 import { DRIVER_KINDS, type DriverKind } from "../helpers.ts";
@@ -239,9 +240,7 @@ serverTest("out-of-order, overlapping and bad chunks leave the upload unchanged"
   assertEquals(await snapshot(driver), before, "storage unchanged");
   assertEquals((await client.get(location)).headers.get("range"), "0-499");
   assertEquals((await patch(500, 1000)).status, 202);
-  const url = new URL(location);
-  url.searchParams.set("digest", digest(data));
-  assertEquals((await client.request("PUT", url.toString())).status, 201);
+  assertEquals((await client.request("PUT", withDigest(location, digest(data)))).status, 201);
   assertEquals((await client.get(`/v2/app/blobs/${digest(data)}`)).body, data);
 });
 

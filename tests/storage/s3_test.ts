@@ -33,14 +33,7 @@ Deno.test({
     const { driver } = fixture;
     const data = randomBytes(13 * MiB + 123, 5);
     // 64 KiB chunks from one reused buffer, as a request body arrives.
-    const buffer = new Uint8Array(64 * 1024);
-    async function* chunks(from: number, to: number) {
-      for (let at = from; at < to; at += buffer.length) {
-        const piece = data.subarray(at, Math.min(to, at + buffer.length));
-        buffer.set(piece);
-        yield buffer.subarray(0, piece.length);
-      }
-    }
+    const chunks = (from: number, to: number) => reusedChunks(data.subarray(from, to), 64 * 1024);
     // A big segment, a small one, a big one, a tiny tail: copy, re-upload and copy paths.
     const cuts = [0, 6 * MiB, 6 * MiB + 1000, 12 * MiB, data.length];
     for (let i = 1; i < cuts.length; i++) {
