@@ -5,7 +5,7 @@ import { parseCommand, USAGE, VERSION } from "./src/config.ts";
 import { flushLogs, log, setupLogging } from "./src/log.ts";
 import { createDriver, readTls, startServer } from "./src/server.ts";
 import { createAuth } from "./src/auth/auth.ts";
-import { runMaintenance } from "./src/maintenance.ts";
+import { runMaintenance } from "./src/maintenance/commands.ts";
 
 const command = parseCommand(Deno.args, Deno.env.toObject());
 switch (command.kind) {

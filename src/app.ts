@@ -1,10 +1,11 @@
 // Owns request dispatch: route lookup, 404/405, HEAD via GET, common headers, error rendering, logs.
 // Implements the spec's error body and Docker's `Docker-Distribution-API-Version` on every response.
 
+import { createByteBudget } from "./budget.ts";
 import { errorResponse, RegistryError } from "./errors.ts";
 import type { Context } from "./http.ts";
 import { log } from "./log.ts";
-import type { Registry } from "./registry.ts";
+import type { Store } from "./store/store.ts";
 import { allowedMethods, matchRoute } from "./routes.ts";
 import type { Authorizer } from "./auth/auth.ts";
 
@@ -14,9 +15,14 @@ export type App = (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promi
 export interface AppOptions {
   /** Authentication and access control (src/auth); absent: every request is allowed. */
   auth?: Authorizer;
+  /** Bytes of small request bodies (manifests, token forms) held at once (default 64 MiB). */
+  bodyBudget?: number;
 }
 
-export function createApp(registry: Registry, options: AppOptions = {}): App {
+const DEFAULT_BODY_BUDGET = 64 * 1024 * 1024;
+
+export function createApp(store: Store, options: AppOptions = {}): App {
+  const budget = createByteBudget(options.bodyBudget ?? DEFAULT_BODY_BUDGET);
   return async (request, info) => {
     const started = performance.now();
     const requestId = crypto.randomUUID();
@@ -26,7 +32,7 @@ export function createApp(registry: Registry, options: AppOptions = {}): App {
       const address = info?.remoteAddr && "hostname" in info.remoteAddr
         ? info.remoteAddr.hostname
         : undefined;
-      response = await dispatch(request, url, registry, options.auth, address);
+      response = await dispatch(request, url, { store, auth: options.auth, budget }, address);
     } catch (error) {
       response = renderError(error, request, url, requestId);
     }
@@ -49,8 +55,7 @@ export function createApp(registry: Registry, options: AppOptions = {}): App {
 async function dispatch(
   request: Request,
   url: URL,
-  registry: Registry,
-  auth: Authorizer | undefined,
+  app: Pick<Context, "store" | "auth" | "budget">,
   remoteAddress: string | undefined,
 ): Promise<Response> {
   const match = matchRoute(url.pathname);
@@ -64,9 +69,9 @@ async function dispatch(
       headers: { allow: allowedMethods(match.route).join(", ") },
     });
   }
-  const ctx: Context = { request, url, params: match.params, registry, head, auth, remoteAddress };
+  const ctx: Context = { ...app, request, url, params: match.params, head, remoteAddress };
   // Every route is checked here, before its handler runs (tests/auth walks ROUTES to prove it).
-  if (auth) ctx.access = await auth.authorize(ctx, endpoint.action);
+  if (ctx.auth) ctx.access = await ctx.auth.authorize(ctx, endpoint.action);
   const response = await endpoint.handler(ctx);
   if (head && response.body) {
     await response.body.cancel();

@@ -7,6 +7,8 @@ export interface Lru<V> {
   delete(key: string): void;
   /** Drops every entry. */
   clear(): void;
+  /** Entries held now. */
+  readonly size: number;
 }
 
 export function createLru<V>(maxEntries: number, maxBytes = Infinity): Lru<V> {
@@ -43,6 +45,9 @@ export function createLru<V>(maxEntries: number, maxBytes = Infinity): Lru<V> {
     clear() {
       entries.clear();
       totalBytes = 0;
+    },
+    get size() {
+      return entries.size;
     },
   };
 }

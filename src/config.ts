@@ -3,6 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
+import type { S3Options } from "./storage/s3.ts";
 
 export const VERSION = "0.1.0";
 
@@ -19,7 +20,7 @@ export interface Config {
   gcGrace: number;
   uploadTtl: number;
   /** S3 storage settings, present when storage is "s3". */
-  s3?: S3Config;
+  s3?: S3Options;
   /** Auth (src/auth): none, htpasswd Basic, or Docker tokens; file paths as given. */
   auth: "none" | "basic" | "token";
   htpasswd?: string;
@@ -35,18 +36,6 @@ export interface Config {
   tlsKey?: string;
 }
 
-/** Where and how the S3 driver (src/storage/s3.ts) stores objects. */
-export interface S3Config {
-  endpoint: string;
-  bucket: string;
-  region: string;
-  prefix: string;
-  pathStyle: boolean;
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
 export type ParsedCommand =
   | { kind: "serve"; config: Config }
   | { kind: "gc"; config: Config; dryRun: boolean }
@@ -59,82 +48,97 @@ export type ParsedCommand =
 const isOn = (value: unknown) =>
   value === true || (typeof value === "string" && /^(1|true|yes|on)$/i.test(value));
 
-export const USAGE = `usage: simple-registry [options]            serve the registry
-       simple-registry gc [--dry-run] [options]   collect garbage once, print what it frees
-       simple-registry fsck [--repair] [options]  re-hash blobs, check links (exit 1 on problems)
+/** One command-line flag: its name, value, help line, and where else it may come from. */
+export interface Flag {
+  name: string;
+  /** The value's placeholder in the usage (`N`, `DIR`); absent for a boolean flag. */
+  value?: string;
+  help: string;
+  /** The environment variable (default `REGISTRY_<NAME>`), or false when there is none. */
+  env?: string | false;
+  /** Only with this subcommand. */
+  command?: keyof typeof COMMANDS;
+}
 
-  --port N            port to listen on (default 5000)            REGISTRY_PORT
-  --host ADDR         address to listen on (default 0.0.0.0)      REGISTRY_HOST
-  --verbose           debug logs                                  REGISTRY_VERBOSE=true
-  --storage fs|memory|s3  storage driver (default fs)             REGISTRY_STORAGE
-  --data-dir DIR      where fs storage keeps data (default ./data) REGISTRY_DATA_DIR
-  --no-delete         refuse DELETE with 405 UNSUPPORTED           REGISTRY_NO_DELETE=true
-  --s3-endpoint URL   S3 endpoint (default https://s3.<region>.amazonaws.com) REGISTRY_S3_ENDPOINT
-  --s3-bucket NAME    bucket for --storage s3 (must exist)         REGISTRY_S3_BUCKET
-  --s3-region REGION  signing region (default us-east-1)           REGISTRY_S3_REGION
-  --s3-prefix PATH    key prefix inside the bucket (default none)  REGISTRY_S3_PREFIX
-  --s3-path-style     https://host/bucket/key URLs (default with --s3-endpoint) REGISTRY_S3_PATH_STYLE
-  --s3-virtual-host   https://bucket.host/key URLs (default for AWS)
-  --s3-access-key ID  access key (or AWS_ACCESS_KEY_ID)            REGISTRY_S3_ACCESS_KEY
-  --s3-secret-key KEY secret key (or AWS_SECRET_ACCESS_KEY)        REGISTRY_S3_SECRET_KEY
-  --auth none|basic|token  auth mode (default: basic with --htpasswd, else none) REGISTRY_AUTH
-  --htpasswd FILE     users, bcrypt entries (htpasswd -B)         REGISTRY_HTPASSWD
-  --access-policy FILE  JSON rules: who may pull/push/delete where REGISTRY_ACCESS_POLICY
-  --token-key FILE    PEM EC P-256 key signing built-in tokens     REGISTRY_TOKEN_KEY
-  --token-realm URL   external token server (with issuer, service, jwks or cert) REGISTRY_TOKEN_REALM
-  --token-issuer ISS  token issuer (default simple-registry)      REGISTRY_TOKEN_ISSUER
-  --token-service SVC token audience (default simple-registry)    REGISTRY_TOKEN_SERVICE
-  --token-jwks FILE|URL  external token server's keys (JWKS)     REGISTRY_TOKEN_JWKS
-  --token-cert FILE   external token server's certificate (PEM)   REGISTRY_TOKEN_CERT
-  --tls-cert FILE     serve HTTPS with this certificate chain     REGISTRY_TLS_CERT
-  --tls-key FILE      and this private key (PEM)                  REGISTRY_TLS_KEY
-  --gc-interval D     online GC every D, e.g. 1h (default off)    REGISTRY_GC_INTERVAL
-  --gc-untagged       GC also manifests no tag or index reaches    REGISTRY_GC_UNTAGGED=true
-  --gc-grace D        GC spares anything younger (default 1h)      REGISTRY_GC_GRACE
-  --upload-ttl D      GC drops uploads idle longer (default 24h)   REGISTRY_UPLOAD_TTL
-  --dry-run           gc: print what would go, delete nothing
-  --repair            fsck: quarantine corrupt blobs, drop links to missing ones
-  --help              this text
-  --version           print the version`;
+/**
+ * Every flag, in usage order: the usage text, the parser's options and the environment names
+ * all come from here, so a new flag is one entry (tests/config_test.ts holds the README to it).
+ */
+export const FLAGS: readonly Flag[] = [
+  { name: "port", value: "N", help: "port to listen on (default 5000; 0: any free port)" },
+  { name: "host", value: "ADDR", help: "address to listen on (default 0.0.0.0)" },
+  { name: "verbose", help: "debug logs" },
+  { name: "storage", value: "fs|memory|s3", help: "storage driver (default fs)" },
+  { name: "data-dir", value: "DIR", help: "where fs storage keeps its data (default ./data)" },
+  { name: "no-delete", help: "refuse every DELETE with 405 UNSUPPORTED" },
+  {
+    name: "s3-endpoint",
+    value: "URL",
+    help: "S3 endpoint (default https://s3.<region>.amazonaws.com)",
+  },
+  { name: "s3-bucket", value: "NAME", help: "bucket for --storage s3 (must exist)" },
+  { name: "s3-region", value: "REGION", help: "signing region (default us-east-1)" },
+  { name: "s3-prefix", value: "PATH", help: "key prefix inside the bucket (default none)" },
+  { name: "s3-path-style", help: "https://host/bucket/key URLs (default with --s3-endpoint)" },
+  { name: "s3-virtual-host", help: "https://bucket.host/key URLs (default for AWS)", env: false },
+  { name: "s3-access-key", value: "ID", help: "access key (or AWS_ACCESS_KEY_ID)" },
+  { name: "s3-secret-key", value: "KEY", help: "secret key (or AWS_SECRET_ACCESS_KEY)" },
+  {
+    name: "auth",
+    value: "none|basic|token",
+    help: "auth mode (default: basic with --htpasswd, else none)",
+  },
+  { name: "htpasswd", value: "FILE", help: "users, bcrypt entries (htpasswd -B)" },
+  { name: "access-policy", value: "FILE", help: "JSON rules: who may pull, push, delete where" },
+  { name: "token-key", value: "FILE", help: "PEM EC P-256 key signing built-in tokens" },
+  { name: "token-realm", value: "URL", help: "external token server (with issuer, service, keys)" },
+  { name: "token-issuer", value: "ISS", help: "token issuer (default simple-registry)" },
+  { name: "token-service", value: "SVC", help: "token audience (default simple-registry)" },
+  { name: "token-jwks", value: "FILE|URL", help: "external token server's keys (JWKS)" },
+  { name: "token-cert", value: "FILE", help: "external token server's certificate (PEM)" },
+  { name: "tls-cert", value: "FILE", help: "serve HTTPS with this certificate chain (PEM)" },
+  { name: "tls-key", value: "FILE", help: "and this private key (PEM)" },
+  { name: "gc-interval", value: "D", help: "online GC every D, e.g. 1h (default off)" },
+  { name: "gc-untagged", help: "GC also manifests no tag, index or subject reaches" },
+  { name: "gc-grace", value: "D", help: "GC spares anything younger (default 1h)" },
+  { name: "upload-ttl", value: "D", help: "uploads idle longer are dropped (default 24h)" },
+  { name: "dry-run", help: "gc: print what would go, delete nothing", env: false, command: "gc" },
+  {
+    name: "repair",
+    help: "fsck: quarantine corrupt blobs, drop links to missing ones",
+    env: false,
+    command: "fsck",
+  },
+  { name: "help", help: "this text", env: false },
+  { name: "version", help: "print the version", env: false },
+];
 
-const OPTIONS = {
-  port: { type: "string" },
-  host: { type: "string" },
-  verbose: { type: "boolean" },
-  storage: { type: "string" },
-  "data-dir": { type: "string" },
-  "no-delete": { type: "boolean" },
-  "s3-endpoint": { type: "string" },
-  "s3-bucket": { type: "string" },
-  "s3-region": { type: "string" },
-  "s3-prefix": { type: "string" },
-  "s3-path-style": { type: "boolean" },
-  "s3-virtual-host": { type: "boolean" },
-  "s3-access-key": { type: "string" },
-  "s3-secret-key": { type: "string" },
-  auth: { type: "string" },
-  htpasswd: { type: "string" },
-  "access-policy": { type: "string" },
-  "token-key": { type: "string" },
-  "token-realm": { type: "string" },
-  "token-issuer": { type: "string" },
-  "token-service": { type: "string" },
-  "token-jwks": { type: "string" },
-  "token-cert": { type: "string" },
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
-  "gc-interval": { type: "string" },
-  "gc-untagged": { type: "boolean" },
-  "gc-grace": { type: "string" },
-  "upload-ttl": { type: "string" },
-  "dry-run": { type: "boolean" },
-  repair: { type: "boolean" },
-  help: { type: "boolean" },
-  version: { type: "boolean" },
-} as const;
+/** The environment variable a flag may also come from, if any. */
+export function envName(flag: Flag): string | undefined {
+  if (flag.env === false) return undefined;
+  return flag.env ?? `REGISTRY_${flag.name.toUpperCase().replaceAll("-", "_")}`;
+}
 
-/** Subcommands (the first positional) and the flags only they accept. */
-const COMMANDS = { gc: "dry-run", fsck: "repair" } as const;
+export const USAGE = [
+  "usage: simple-registry [options]            serve the registry",
+  "       simple-registry gc [--dry-run] [options]   collect garbage once, print what it frees",
+  "       simple-registry fsck [--repair] [options]  re-hash blobs, check links (exit 1 on problems)",
+  "",
+  "Each flag can also be set by its environment variable (shown right); a flag wins.",
+  "",
+  ...FLAGS.map((flag) => {
+    const left = `  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`;
+    const env = envName(flag);
+    return `${left.padEnd(28)} ${flag.help}${env ? `  [${env}${flag.value ? "" : "=true"}]` : ""}`;
+  }),
+].join("\n");
+
+const OPTIONS = Object.fromEntries(
+  FLAGS.map((flag) => [flag.name, { type: flag.value ? "string" : "boolean" } as const]),
+);
+
+/** Subcommands (the first positional). */
+const COMMANDS = { gc: true, fsck: true } as const;
 
 /** Parses flags, falling back to `REGISTRY_<FLAG>` environment variables. */
 export function parseCommand(
@@ -159,15 +163,18 @@ export function parseCommand(
     return { kind: "error", message: `unknown command: ${command} (expected gc or fsck)` };
   }
   if (extra.length > 0) return { kind: "error", message: `unexpected argument: ${extra[0]}` };
-  for (const [name, flag] of Object.entries(COMMANDS)) {
-    if (values[flag] && command !== name) {
-      return { kind: "error", message: `--${flag} goes with the ${name} command` };
+  for (const flag of FLAGS) {
+    if (flag.command && values[flag.name] && command !== flag.command) {
+      return { kind: "error", message: `--${flag.name} goes with the ${flag.command} command` };
     }
   }
 
-  const setting = (flag: keyof typeof OPTIONS): string | boolean | undefined =>
-    values[flag] ?? env[`REGISTRY_${flag.toUpperCase().replaceAll("-", "_")}`];
-  const flagOn = (flag: keyof typeof OPTIONS) => isOn(setting(flag));
+  const byName = new Map(FLAGS.map((flag) => [flag.name, flag]));
+  const setting = (name: string): string | boolean | undefined => {
+    const variable = envName(byName.get(name)!);
+    return values[name] ?? (variable === undefined ? undefined : env[variable]);
+  };
+  const flagOn = (name: string) => isOn(setting(name));
 
   const port = String(setting("port") ?? "5000");
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
@@ -234,7 +241,7 @@ type SecurityFields = AuthFields | "tlsCert" | "tlsKey";
 
 /** Auth and TLS flags, checked for consistency; a string is the one-line error. */
 function parseSecurity(
-  get: (flag: keyof typeof OPTIONS) => string | undefined,
+  get: (flag: string) => string | undefined,
 ): Pick<Config, SecurityFields> | string {
   const files = {
     htpasswd: get("htpasswd"),
@@ -316,9 +323,9 @@ const S3_FLAGS = [
 /** The --s3-* settings; undefined for other storage, a string for the one-line error. */
 function parseS3(
   storage: string,
-  setting: (flag: keyof typeof OPTIONS) => string | boolean | undefined,
+  setting: (flag: string) => string | boolean | undefined,
   env: Record<string, string | undefined>,
-): S3Config | undefined | string {
+): S3Options | undefined | string {
   if (storage !== "s3") {
     const given = S3_FLAGS.find((flag) => setting(flag) !== undefined);
     return given ? `--${given} needs --storage s3` : undefined;

@@ -4,14 +4,15 @@
 import { concat, reusedChunks } from "./bytes.ts";
 import { RegistryError } from "./errors.ts";
 import { requireName } from "./grammar.ts";
-import type { Registry } from "./registry.ts";
+import type { ByteBudget } from "./budget.ts";
+import type { Page, Store } from "./store/store.ts";
 import type { Access, Authorizer } from "./auth/auth.ts";
 
 export interface Context {
   request: Request;
   url: URL;
   params: Record<string, string | undefined>;
-  registry: Registry;
+  store: Store;
   /** HEAD is served by the GET handler; it must not open bodies it will not send. */
   head: boolean;
   /** The client's address (for brute-force limits); absent in tests that call the app directly. */
@@ -20,6 +21,8 @@ export interface Context {
   auth?: Authorizer;
   /** Who asks and what they may read; absent when auth is off (everything allowed). */
   access?: Access;
+  /** Bytes of request bodies that may be held in memory at once (readLimited). */
+  budget?: ByteBudget;
 }
 
 export type Handler = (ctx: Context) => Promise<Response>;
@@ -38,52 +41,42 @@ export function externalUrl(ctx: Context, pathAndQuery: string): string {
   return `${proto}://${host}${pathAndQuery}`;
 }
 
-export function requireDeleteEnabled(ctx: Context): void {
-  if (!ctx.registry.deleteEnabled) {
-    throw new RegistryError("UNSUPPORTED", "deletes are disabled on this registry");
-  }
+/** How a listing is paged: its default and largest `n`, and whether a larger `n` is an error. */
+export interface Paging {
+  size: number;
+  max: number;
+  strict?: boolean;
 }
 
-export interface Page {
-  n?: number;
-  last?: string;
-}
-
-/** Reads `n` and `last`; `n` above `max` is clamped, or refused when `strict`. */
-export function pageParams(url: URL, max: number, strict = false): Page {
+/** Reads `n` and `last`; `n` above the max is clamped, or refused when `strict`. */
+export function pageParams(url: URL, paging: Paging): Page {
   const raw = url.searchParams.get("n");
   const last = url.searchParams.get("last") ?? undefined;
-  if (raw === null || raw === "") return { last };
-  if (!/^\d{1,9}$/.test(raw) || (strict && Number(raw) > max)) {
-    throw new RegistryError("PAGINATION_NUMBER_INVALID", "n must be an integer from 0 to " + max, {
-      detail: { n: raw },
-    });
+  if (raw === null || raw === "") return { n: paging.size, last };
+  if (!/^\d{1,9}$/.test(raw) || (paging.strict && Number(raw) > paging.max)) {
+    throw new RegistryError(
+      "PAGINATION_NUMBER_INVALID",
+      "n must be an integer from 0 to " + paging.max,
+      { detail: { n: raw } },
+    );
   }
-  return { n: Math.min(Number(raw), max), last };
+  return { n: Math.min(Number(raw), paging.max), last };
 }
 
-/** Cuts one page out of sorted items; `next` is the `last` of the following page, if any. */
-export function paginate<T>(
-  items: T[],
-  key: (item: T) => string,
-  page: Page,
-  defaultSize: number,
-): { items: T[]; next?: string } {
-  const start = page.last === undefined ? 0 : items.findIndex((item) => key(item) > page.last!);
-  const rest = start === -1 ? [] : items.slice(start);
-  const size = page.n ?? defaultSize;
-  if (size === 0) return { items: [] }; // n=0: an empty page and no Link
-  if (rest.length <= size) return { items: rest };
-  const slice = rest.slice(0, size);
-  return { items: slice, next: key(slice[slice.length - 1]) };
-}
-
-/** `Link: <url>; rel="next"` for the page after `next`, keeping the page size. */
-export function nextLink(ctx: Context, next: string, size: number): string {
+/** Headers of a page: `Link: <url>; rel="next"` when another page follows, with the same `n`. */
+export function pageHeaders(ctx: Context, page: Page, next: string | undefined): Headers {
+  const headers = new Headers();
+  if (next === undefined) return headers;
   const url = new URL(ctx.url);
-  url.searchParams.set("n", String(size));
+  url.searchParams.set("n", String(page.n));
   url.searchParams.set("last", next);
-  return `<${externalUrl(ctx, url.pathname + url.search)}>; rel="next"`;
+  headers.set("link", `<${externalUrl(ctx, url.pathname + url.search)}>; rel="next"`);
+  return headers;
+}
+
+/** The request body as the store takes it; undefined when the request has none. */
+export function bodyOf(request: Request): AsyncIterable<Uint8Array> | undefined {
+  return request.body ? bodyChunks(request) : undefined;
 }
 
 /**
@@ -101,23 +94,36 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
   if (request.body) yield* reusedChunks(request.body, BODY_READ_BYTES);
 }
 
-/** Reads a small body whole; beyond `limit` bytes it is 413, without reading further. */
-export async function readLimited(
-  request: Request,
-  limit: number,
-): Promise<Uint8Array<ArrayBuffer>> {
+/**
+ * Reads a small body whole; beyond `limit` bytes it is 413, without reading further. What it
+ * may hold comes out of the app's byte budget first (its declared length, else `limit`): when
+ * the budget is spent the request is 503 with Retry-After instead of another buffer.
+ */
+export async function readLimited(ctx: Context, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+  const { request } = ctx;
   const tooBig = () =>
     new RegistryError("SIZE_INVALID", `body exceeds ${limit} bytes`, { status: 413 });
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw tooBig();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of request.body ?? []) {
-    size += chunk.length;
-    if (size > limit) throw tooBig();
-    chunks.push(chunk);
+  const header = request.headers.get("content-length");
+  const declared = header === null ? undefined : Number(header);
+  if (declared !== undefined && declared > limit) throw tooBig();
+  const reserved = declared ?? limit;
+  if (ctx.budget && !ctx.budget.take(reserved)) {
+    throw new RegistryError("UNAVAILABLE", "too many request bodies in flight, retry later", {
+      headers: { "retry-after": "1" },
+    });
   }
-  return concat(chunks, size);
+  try {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of request.body ?? []) {
+      size += chunk.length;
+      if (size > limit) throw tooBig();
+      chunks.push(chunk);
+    }
+    return concat(chunks, size);
+  } finally {
+    ctx.budget?.give(reserved);
+  }
 }
 
 export function json(value: unknown, init: ResponseInit = {}): Response {

@@ -12,9 +12,9 @@ import {
   startUpload,
 } from "./api/uploads.ts";
 import { deleteManifest, getManifest, putManifest } from "./api/manifests.ts";
-import { listAllTags, listTags } from "./api/tags.ts";
+import { listTags } from "./api/tags.ts";
 import { listReferrers } from "./api/referrers.ts";
-import { listCatalog } from "./api/catalog.ts";
+import { listAllTags, listCatalog } from "./api/catalog.ts";
 import { tokenEndpoint } from "./auth/auth.ts";
 
 /**

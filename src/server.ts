@@ -5,8 +5,10 @@ import { createApp } from "./app.ts";
 import type { Authorizer } from "./auth/auth.ts";
 import type { Config } from "./config.ts";
 import { log } from "./log.ts";
-import { createRegistry, DEFAULT_UPLOAD_TTL, type Registry } from "./registry.ts";
-import { type GcLoopSettings, startGcLoop } from "./gc.ts";
+import { createStore, type Store } from "./store/store.ts";
+import { DEFAULT_UPLOAD_TTL } from "./store/state.ts";
+import { startUploadExpiry } from "./maintenance/expiry.ts";
+import { type GcLoopSettings, startGcLoop } from "./maintenance/gc.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
@@ -18,8 +20,8 @@ export interface RunningServer extends AsyncDisposable {
   port: number;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts them. */
   shutdown(graceMs?: number): Promise<void>;
-  /** The registry's shared state, for in-process maintenance (GC, fsck) and tests. */
-  registry: Registry;
+  /** The registry's content, for in-process maintenance (GC, fsck) and tests. */
+  store: Store;
 }
 
 export function createDriver(config: Pick<Config, "storage" | "dataDir" | "s3">): StorageDriver {
@@ -63,18 +65,20 @@ export async function startServer(
     auth?: Authorizer;
     /** HTTPS; plain HTTP only when absent. */
     tls?: Tls;
+    /** Bytes of small request bodies held in memory at once (src/app.ts). */
+    bodyBudget?: number;
   },
 ): Promise<RunningServer> {
   // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
   await config.driver.ready?.();
-  const registry = createRegistry({
+  const store = createStore({
     driver: config.driver,
     deleteEnabled: config.deleteEnabled,
     // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
     sharedStorage: config.driver.kind === "s3",
     uploadTtl: config.uploadTtl,
   });
-  const app = createApp(registry, { auth: config.auth });
+  const app = createApp(store, { auth: config.auth, bodyBudget: config.bodyBudget });
   const abort = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve(
@@ -98,12 +102,13 @@ export async function startServer(
     "auth.mode": config.auth?.mode ?? "none",
   });
 
-  const gc = config.gcInterval ? startGcLoop(registry, gcSettings(config)) : undefined;
+  const gc = config.gcInterval ? startGcLoop(store.state, gcSettings(config)) : undefined;
+  const expiry = startUploadExpiry(store.state, store.state.uploadTtl);
 
   let stopped: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000) => {
     stopped ??= (async () => {
-      await gc?.stop();
+      await Promise.all([gc?.stop(), expiry.stop()]);
       const timer = setTimeout(() => abort.abort(), graceMs);
       await server.shutdown();
       clearTimeout(timer);
@@ -114,7 +119,7 @@ export async function startServer(
   return {
     url,
     port: address.port,
-    registry,
+    store,
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };

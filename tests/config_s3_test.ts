@@ -1,10 +1,11 @@
 // Unit tests of the --s3-* settings in src/config.ts: defaults, credentials from AWS_* variables,
 // path-style rules, and the one-line errors for missing or wrong settings.
 
-import { parseCommand, type S3Config } from "../src/config.ts";
+import { parseCommand } from "../src/config.ts";
+import type { S3Options } from "../src/storage/s3.ts";
 import { assert, assertEquals, assertMatch } from "./helpers.ts";
 
-function s3Of(args: string[], env: Record<string, string> = {}): S3Config | undefined {
+function s3Of(args: string[], env: Record<string, string> = {}): S3Options | undefined {
   const result = parseCommand(args, env);
   if (result.kind !== "serve") throw new Error(`expected serve, got ${JSON.stringify(result)}`);
   assertEquals(result.config.storage, args.includes("s3") || env.REGISTRY_STORAGE ? "s3" : "fs");

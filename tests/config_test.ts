@@ -1,7 +1,7 @@
 // Unit tests of src/config.ts parseCommand: defaults, REGISTRY_* fallback, flag over env, errors.
 // Compares only the core fields, so flags added later do not break these tests.
 
-import { type Config, parseCommand } from "../src/config.ts";
+import { type Config, envName, FLAGS, parseCommand } from "../src/config.ts";
 import { assert, assertEquals, assertMatch } from "./helpers.ts";
 
 const CORE = ["port", "host", "verbose", "storage", "dataDir", "deleteEnabled"] as const;
@@ -107,4 +107,17 @@ Deno.test("config: --help and --version", () => {
   assertEquals(parseCommand(["--help"], {}), { kind: "help" });
   assertEquals(parseCommand(["--version"], {}), { kind: "version" });
   assertEquals(parseCommand(["--port", "1", "--help"], {}).kind, "help");
+});
+
+Deno.test("config: the README's flag table lists every flag and its environment variable", () => {
+  const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+  const section = readme.slice(
+    readme.indexOf("## Flags"),
+    readme.indexOf("\n## ", readme.indexOf("## Flags") + 1),
+  );
+  for (const flag of FLAGS) {
+    assert(section.includes(`\`--${flag.name}`), `README lists --${flag.name}`);
+    const env = envName(flag);
+    if (env) assert(section.includes(`\`${env}`), `README lists ${env} for --${flag.name}`);
+  }
 });

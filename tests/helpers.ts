@@ -8,6 +8,17 @@ import type { StorageDriver } from "../src/storage/driver.ts";
 import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
 import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3.ts";
+import {
+  DOCKER_CONFIG,
+  DOCKER_LAYER,
+  DOCKER_LIST,
+  DOCKER_MANIFEST,
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_LAYER,
+  OCI_MANIFEST,
+} from "../src/oci/manifest.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Assertions
@@ -227,6 +238,8 @@ interface ServerOptions {
   deleteEnabled?: boolean;
   /** Upload-session TTL in ms (default 24 h). */
   uploadTtl?: number;
+  /** Bytes of small request bodies held at once (src/app.ts). */
+  bodyBudget?: number;
 }
 
 export async function withServer(
@@ -243,6 +256,7 @@ export async function withServer(
     host: "127.0.0.1",
     deleteEnabled: options.deleteEnabled ?? true,
     uploadTtl: options.uploadTtl,
+    bodyBudget: options.bodyBudget,
     driver,
   });
   return {
@@ -393,15 +407,17 @@ export function registryClient(url: string, defaults: HeadersInit = {}): Registr
 // ---------------------------------------------------------------------------------------------
 // Manifest builders
 
-export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
-export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
-export const OCI_EMPTY = "application/vnd.oci.empty.v1+json";
-export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-export const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
-export const DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+export {
+  DOCKER_CONFIG,
+  DOCKER_LAYER,
+  DOCKER_LIST,
+  DOCKER_MANIFEST,
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_LAYER,
+  OCI_MANIFEST,
+};
 
 /** The OCI empty descriptor's content, `{}`. */
 export const EMPTY_JSON = bytes("{}");

@@ -299,7 +299,7 @@ async function issueToken(
 ): Promise<Response> {
   const post = ctx.request.method === "POST";
   const params = post
-    ? new URLSearchParams(new TextDecoder().decode(await readLimited(ctx.request, 64 * 1024)))
+    ? new URLSearchParams(new TextDecoder().decode(await readLimited(ctx, 64 * 1024)))
     : ctx.url.searchParams;
   const requested = params.get("service");
   if (requested !== null && requested !== service) {

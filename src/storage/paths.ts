@@ -30,7 +30,7 @@
  * with a nested repository name; tags and digests never start with `.`, the drivers' temp prefix.
  */
 
-import type { Digest } from "../grammar.ts";
+import { type Digest, parseDigest } from "../grammar.ts";
 
 export const REPOSITORIES = "repositories";
 export const UPLOADS = "_uploads";
@@ -43,10 +43,16 @@ export const blobPath = (d: Digest) => `blobs/${d.algorithm}/${d.encoded.slice(0
 
 export const repositoryPath = (name: string) => `${REPOSITORIES}/${name}`;
 
-export const layerLinkPath = (name: string, d: Digest) =>
-  `${repositoryPath(name)}/_layers/${d.algorithm}/${d.encoded}`;
+/** The directories whose presence makes a path under `repositories/` a repository. */
+export const LAYERS = "_layers";
+export const MANIFESTS = "_manifests";
+export const REFERRERS = "_referrers";
+export const REPOSITORY_MARKERS: readonly string[] = [MANIFESTS, LAYERS, REFERRERS];
 
-export const manifestsPath = (name: string) => `${repositoryPath(name)}/_manifests`;
+export const layerLinkPath = (name: string, d: Digest) =>
+  `${repositoryPath(name)}/${LAYERS}/${d.algorithm}/${d.encoded}`;
+
+export const manifestsPath = (name: string) => `${repositoryPath(name)}/${MANIFESTS}`;
 
 export const revisionLinkPath = (name: string, d: Digest) =>
   `${manifestsPath(name)}/revisions/${d.algorithm}/${d.encoded}`;
@@ -56,17 +62,23 @@ export const tagsPath = (name: string) => `${manifestsPath(name)}/tags`;
 export const tagPath = (name: string, tag: string) => `${tagsPath(name)}/${tag}`;
 
 export const referrersPath = (name: string, subject: Digest) =>
-  `${repositoryPath(name)}/_referrers/${subject.algorithm}/${subject.encoded}`;
+  `${repositoryPath(name)}/${REFERRERS}/${subject.algorithm}/${subject.encoded}`;
+
+/** The name of a referrer's entry under its subject's folder: `<alg>-<hex>`. */
+export const referrerEntry = (referrer: Digest) => `${referrer.algorithm}-${referrer.encoded}`;
+
+/** The referrer a `referrerEntry` names, or undefined for a stray name. */
+export const parseReferrerEntry = (entry: string) => parseDigest(entry.replace("-", ":"));
 
 export const referrerPath = (name: string, subject: Digest, referrer: Digest) =>
-  `${referrersPath(name, subject)}/${referrer.algorithm}-${referrer.encoded}`;
+  `${referrersPath(name, subject)}/${referrerEntry(referrer)}`;
 
-export const layersPath = (name: string) => `${repositoryPath(name)}/_layers`;
+export const layersPath = (name: string) => `${repositoryPath(name)}/${LAYERS}`;
 
 export const revisionsPath = (name: string) => `${manifestsPath(name)}/revisions`;
 
 /** Every subject with referrers in the repository: `<this>/<alg>/<hex>/<ralg>-<rhex>`. */
-export const allReferrersPath = (name: string) => `${repositoryPath(name)}/_referrers`;
+export const allReferrersPath = (name: string) => `${repositoryPath(name)}/${REFERRERS}`;
 
 export const quarantinePath = (d: Digest) => `${QUARANTINE}/blobs/${d.algorithm}/${d.encoded}`;
 
@@ -81,5 +93,9 @@ export const catalogEntryPath = (name: string) => `${CATALOG}/${name.replaceAll(
 
 /** The entry that says the index is complete (written once the store has been walked). */
 export const CATALOG_INDEXED = "_indexed";
+
+/** The repository a `_catalog/` entry names, or undefined for the index's own entries. */
+export const parseCatalogEntry = (entry: string) =>
+  entry.startsWith("_") ? undefined : entry.replaceAll("~", "/");
 
 export const catalogIndexedPath = `${CATALOG}/${CATALOG_INDEXED}`;

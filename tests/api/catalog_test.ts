@@ -29,7 +29,8 @@ Deno.test("catalog: one listing, however many repositories and levels", async ()
   driver.lists = 0;
   const res = await server.client.get("/v2/_catalog");
   assertEquals(res.json().repositories, NAMES);
-  assertEquals(driver.lists, 1, "list calls for one catalog request");
+  // At most one listing (unshared storage keeps the sorted index in memory after the first).
+  assertEquals(driver.lists <= 1, true, `list calls for one catalog request (${driver.lists})`);
   const page = await server.client.get("/v2/_catalog?n=2&last=library/ubuntu");
   assertEquals(page.json().repositories, ["org/team/app", "org/team/app/sub"]);
 });
@@ -50,7 +51,7 @@ Deno.test("catalog: a store without the index is walked once, then served from t
   assertEquals((await driver.stat(catalogIndexedPath)).size, 0);
   driver.lists = 0;
   assertEquals((await server.client.get("/v2/_catalog")).json().repositories, NAMES);
-  assertEquals(driver.lists, 1);
+  assertEquals(driver.lists <= 1, true, `list calls after the walk (${driver.lists})`);
 });
 
 Deno.test("catalog: a repository stays listed after its manifests are deleted (as on fs)", async () => {

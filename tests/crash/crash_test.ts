@@ -4,10 +4,10 @@
 // or are 404, nothing is served with a wrong digest, and fsck is clean at the end.
 // CRASH_KILLS (default 20) and CRASH_SEED (default 1): `deno task test:crash`.
 
-import { runFsck } from "../../src/fsck.ts";
-import { runGc } from "../../src/gc.ts";
-import { listBlobs } from "../../src/inventory.ts";
-import { createRegistry } from "../../src/registry.ts";
+import { runFsck } from "../../src/maintenance/fsck.ts";
+import { runGc } from "../../src/maintenance/gc.ts";
+import { listBlobs } from "../../src/store/inventory.ts";
+import { createState } from "../../src/store/state.ts";
 import { createFsDriver } from "../../src/storage/fs.ts";
 import {
   assert,
@@ -25,7 +25,7 @@ import {
   withDigest,
   withServer,
 } from "../helpers.ts";
-import { buildImage, prng, pullImage, pushLayeredImage } from "../gc_helpers.ts";
+import { buildImage, prng, pullImage, pushLayeredImage } from "../maintenance/gc_helpers.ts";
 
 const KILLS = Number(Deno.env.get("CRASH_KILLS") ?? "20");
 const SEED = Number(Deno.env.get("CRASH_SEED") ?? "1");
@@ -82,7 +82,7 @@ Deno.test(`fs: ${KILLS} SIGKILLs during pushes lose nothing acknowledged (seed $
   } finally {
     await stopGracefully(server);
   }
-  const registry = createRegistry({ driver: createFsDriver(dir.path) });
+  const registry = createState({ driver: createFsDriver(dir.path) });
   assertEquals((await runFsck(registry)).problems, [], "fsck after the crashes");
   // GC after the crashes keeps every tagged image whole too.
   await runGc(registry, { grace: 0, untagged: false, uploadTtl: 0 });
@@ -277,7 +277,7 @@ Deno.test(`fs: gc killed mid-sweep leaves a consistent store (seed ${SEED})`, as
   const started = performance.now();
   await gcCommand("--dry-run", "--data-dir", dir.path).output();
   const span = performance.now() - started;
-  const registry = createRegistry({ driver: createFsDriver(dir.path) });
+  const registry = createState({ driver: createFsDriver(dir.path) });
   const blobCount = async () => (await listBlobs(registry.driver)).digests.length;
   let killed = 0;
   let midSweep = 0;

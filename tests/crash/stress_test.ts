@@ -2,8 +2,8 @@
 // back to back with no grace; every tag the test believes in pulls intact, and fsck is clean.
 // STRESS_SECONDS (default 10; CI 30) per run, STRESS_SEEDS (default 1,2,3): `deno task test:crash`.
 
-import { runFsck } from "../../src/fsck.ts";
-import { type GcReport, runGc } from "../../src/gc.ts";
+import { runFsck } from "../../src/maintenance/fsck.ts";
+import { type GcReport, runGc } from "../../src/maintenance/gc.ts";
 import {
   assert,
   assertEquals,
@@ -17,7 +17,7 @@ import {
   type RegistryClient,
   withServer,
 } from "../helpers.ts";
-import { buildImage, type LayeredImage, prng, pullImage } from "../gc_helpers.ts";
+import { buildImage, type LayeredImage, prng, pullImage } from "../maintenance/gc_helpers.ts";
 
 const SECONDS = Number(Deno.env.get("STRESS_SECONDS") ?? "10");
 const SEEDS = (Deno.env.get("STRESS_SEEDS") ?? "1,2,3").split(",").map(Number);
@@ -114,7 +114,7 @@ for (const kind of ["fs", "memory"] as const) {
       async function collector(): Promise<void> {
         while (Date.now() < deadline) {
           reports.push(
-            await runGc(t.server.registry, { grace: 0, untagged: true, uploadTtl: 3_600_000 }),
+            await runGc(t.server.store.state, { grace: 0, untagged: true, uploadTtl: 3_600_000 }),
           );
           // Back to back, but yielding (the memory driver never waits on I/O), and now and
           // then a pause so that some pushes complete between passes.
@@ -139,9 +139,9 @@ for (const kind of ["fs", "memory"] as const) {
       assert(swept > 0, "gc swept something");
       for (const pushed of believed.values()) await pullPushed(t.client, pushed);
       // One more pass with nothing running: marking alone must keep every tag whole.
-      await runGc(t.server.registry, { grace: 0, untagged: true });
+      await runGc(t.server.store.state, { grace: 0, untagged: true });
       for (const pushed of believed.values()) await pullPushed(t.client, pushed);
-      assertEquals((await runFsck(t.server.registry)).problems, []);
+      assertEquals((await runFsck(t.server.store.state)).problems, []);
     });
   }
 }

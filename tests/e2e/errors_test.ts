@@ -1,5 +1,5 @@
 // End-to-end: every error code the registry emits, with its status and body, on one server each;
-// `--no-delete` (deleteEnabled false) refusing every DELETE; a failing driver is a 500 UNKNOWN.
+// `--no-delete` (deleteEnabled false) refusing every DELETE; a failing driver is a 503 UNAVAILABLE.
 
 import { createMemoryDriver } from "../../src/storage/memory.ts";
 import {
@@ -74,7 +74,15 @@ serverTest("every error code with its status", async ({ client }) => {
     })
   );
   await check("short chunk", short, 400, "SIZE_INVALID");
-  await check("bad tag", client.get(`/v2/app/manifests/${"x".repeat(129)}`), 400, "TAG_INVALID");
+  await check(
+    "bad tag",
+    client.request("PUT", `/v2/app/manifests/${"x".repeat(129)}`, {
+      body: image.manifest,
+      headers: { "content-type": OCI_MANIFEST },
+    }),
+    400,
+    "TAG_INVALID",
+  );
   await check("bad n", client.get("/v2/app/tags/list?n=-1"), 400, "PAGINATION_NUMBER_INVALID");
   await check(
     "bad range",
@@ -153,7 +161,7 @@ serverTest(
   { deleteEnabled: false },
 );
 
-Deno.test("a failing driver is a 500 UNKNOWN with an error body, not a crash", async () => {
+Deno.test("a failing driver is a 503 UNAVAILABLE with Retry-After, not a crash", async () => {
   const inner = createMemoryDriver();
   let broken = false;
   const fail = () => Promise.reject(new Error("disk on fire"));
@@ -169,10 +177,12 @@ Deno.test("a failing driver is a 500 UNKNOWN with an error body, not a crash", a
   for (
     const path of [`/v2/app/blobs/${digest(image.config)}`, "/v2/app/tags/list", "/v2/_catalog"]
   ) {
-    assertError(await s.client.get(path), 500, "UNKNOWN", path);
+    const res = await s.client.get(path);
+    assertError(res, 503, "UNAVAILABLE", path);
+    assertEquals(res.headers.get("retry-after"), "5", path);
   }
   const head = await s.client.head(`/v2/app/blobs/${digest(image.config)}`);
-  assertEquals([head.status, head.body.length], [500, 0]);
+  assertEquals([head.status, head.body.length], [503, 0]);
   broken = false;
   assertEquals((await s.client.get("/v2/app/tags/list")).status, 200, "recovers");
   assertEquals((await s.client.pushBlob("app", randomBytes(10))).status, 201);

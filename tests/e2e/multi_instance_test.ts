@@ -1,8 +1,8 @@
 // Several instances on one S3 bucket act as one registry: push on A, pull on B; an upload moved
 // between instances; concurrent tag writes from both converge; GC runs while both serve.
 
-import { createRegistry } from "../../src/registry.ts";
-import { runGc } from "../../src/gc.ts";
+import { createState } from "../../src/store/state.ts";
+import { runGc } from "../../src/maintenance/gc.ts";
 import { createS3Driver } from "../../src/storage/s3.ts";
 import {
   assert,
@@ -167,7 +167,7 @@ twoInstances(
     // S3 times have one-second resolution: let everything so far age past the grace.
     await new Promise((resolve) => setTimeout(resolve, 2500));
 
-    const gc = createRegistry({
+    const gc = createState({
       driver: createS3Driver({ ...S3_SETTINGS!, prefix }),
       sharedStorage: true,
     });

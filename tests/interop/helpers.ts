@@ -13,6 +13,13 @@
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+import {
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_LAYER,
+  OCI_MANIFEST,
+} from "../../src/oci/manifest.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Where things are, what is targeted
@@ -749,11 +756,11 @@ export class Session implements AsyncDisposable {
 // OCI image layout
 
 export const MT = {
-  manifest: "application/vnd.oci.image.manifest.v1+json",
-  index: "application/vnd.oci.image.index.v1+json",
-  config: "application/vnd.oci.image.config.v1+json",
-  layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  empty: "application/vnd.oci.empty.v1+json",
+  manifest: OCI_MANIFEST,
+  index: OCI_INDEX,
+  config: OCI_CONFIG,
+  layerGzip: OCI_LAYER,
+  empty: OCI_EMPTY,
 } as const;
 
 export interface Descriptor {

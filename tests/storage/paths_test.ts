@@ -37,6 +37,7 @@ const ROWS: Row[] = [
     ["a", D, D2],
     `repositories/a/_referrers/sha256/${HEX}/sha256-${"f".repeat(64)}`,
   ],
+  ["referrerEntry", [D2], `sha256-${"f".repeat(64)}`],
   ["allReferrersPath", ["a/b"], "repositories/a/b/_referrers"],
   ["quarantinePath", [D], `_quarantine/blobs/sha256/${HEX}`],
   ["catalogEntryPath", ["org/team/app"], "_catalog/org~team~app"],
@@ -59,7 +60,8 @@ Deno.test("paths: every key builder returns its documented key, and a valid one"
 });
 
 Deno.test("paths: every exported function has a row in this table", () => {
-  const covered = new Set(ROWS.map(([fn]) => fn));
+  // Parsers (`parse…`) read keys back; they have their own round-trip test below.
+  const covered = new Set([...ROWS.map(([fn]) => fn), "parseReferrerEntry", "parseCatalogEntry"]);
   const missing = Object.entries(paths)
     .filter(([name, value]) => typeof value === "function" && !covered.has(name))
     .map(([name]) => name);
@@ -82,4 +84,14 @@ Deno.test("paths: keys of different kinds in one repository never collide", () =
     paths.tagPath("a", "sha256"),
   ];
   assertEquals(new Set(keys).size, keys.length);
+});
+
+Deno.test("paths: parsers read back what the builders write, and refuse strays", () => {
+  assertEquals(paths.parseReferrerEntry(paths.referrerEntry(D512)), D512);
+  assertEquals(paths.parseReferrerEntry("not-a-digest"), undefined);
+  for (const name of ["alpine", "org/team/app"]) {
+    const entry = paths.catalogEntryPath(name).slice(`${paths.CATALOG}/`.length);
+    assertEquals(paths.parseCatalogEntry(entry), name);
+  }
+  assertEquals(paths.parseCatalogEntry(paths.CATALOG_INDEXED), undefined);
 });

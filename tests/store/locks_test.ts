@@ -1,8 +1,8 @@
-// Unit tests of src/locks.ts: per-key promise chains run in arrival order, one at a time.
+// Unit tests of src/store/locks.ts: per-key promise chains run in arrival order, one at a time.
 // A rejection does not poison the chain, different keys do not wait, and the map cleans up.
 
-import { createLocks } from "../src/locks.ts";
-import { assertEquals, assertRejects } from "./helpers.ts";
+import { createLocks } from "../../src/store/locks.ts";
+import { assertEquals, assertRejects } from "../helpers.ts";
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,9 +1,9 @@
 // fsck (src/fsck.ts) and checked first pulls (src/api/blobs.ts): corrupt blobs are found,
 // quarantined and never served; dangling tags and links are reported with their keys.
 
-import { runFsck } from "../src/fsck.ts";
-import { parseDigest } from "../src/grammar.ts";
-import { blobPath, quarantinePath, tagPath } from "../src/storage/paths.ts";
+import { runFsck } from "../../src/maintenance/fsck.ts";
+import { parseDigest } from "../../src/grammar.ts";
+import { blobPath, quarantinePath, tagPath } from "../../src/storage/paths.ts";
 import {
   assert,
   assertEquals,
@@ -18,7 +18,7 @@ import {
   serverTest,
   tempDir,
   withServer,
-} from "./helpers.ts";
+} from "../helpers.ts";
 import { exists, pullImage, pushLayeredImage } from "./gc_helpers.ts";
 
 /** The same length, other bytes: only a re-hash can tell. */
@@ -33,7 +33,7 @@ serverTest("fsck is clean on a healthy store", async (t) => {
   const b = await pushLayeredImage(t.client, "ok/app", undefined, [randomBytes(3000, 2)], 2);
   const index = jsonBytes(imageIndex([a.descriptor, b.descriptor]));
   assertEquals((await t.client.pushManifest("ok/app", "multi", index, OCI_INDEX)).status, 201);
-  const report = await runFsck(t.server.registry);
+  const report = await runFsck(t.server.store.state);
   assertEquals(report.problems, []);
   assertEquals(report.blobs, 7); // 2 configs, 2 layers, 3 manifests
   assertEquals(report.manifests, 3);
@@ -48,12 +48,12 @@ serverTest(
     const d = parseDigest(digest(layer))!;
     await t.driver.put(blobPath(d), flipped(layer));
 
-    const found = await runFsck(t.server.registry);
+    const found = await runFsck(t.server.store.state);
     assertEquals(found.problems.map((p) => [p.kind, p.key]), [["blob.corrupt", blobPath(d)]]);
     assertEquals(found.problems[0].repaired, undefined);
     assert(await exists(t.driver, d.value), "without --repair nothing moves");
 
-    const repaired = await runFsck(t.server.registry, { repair: true });
+    const repaired = await runFsck(t.server.store.state, { repair: true });
     assertEquals(repaired.problems.map((p) => p.kind).sort(), [
       "blob.corrupt",
       "link.dangling",
@@ -63,11 +63,11 @@ serverTest(
     assertEquals(digest(await t.driver.get(quarantinePath(d))), digest(flipped(layer)));
     assertEquals((await t.client.get(`/v2/bad/blobs/${d.value}`)).status, 404);
     // Only what cannot be repaired stays: the manifest needs a layer nobody has any more.
-    const after = await runFsck(t.server.registry);
+    const after = await runFsck(t.server.store.state);
     assertEquals(after.problems.map((p) => p.kind), ["manifest.blob_missing"]);
     // Pushing the layer again heals the image.
     assertEquals((await t.client.pushBlob("bad", layer)).status, 201);
-    assertEquals((await runFsck(t.server.registry)).problems, []);
+    assertEquals((await runFsck(t.server.store.state)).problems, []);
     await pullImage(t.client, "bad", "v1", image);
   },
 );
@@ -83,7 +83,7 @@ serverTest(
       // S3 reads are trusted (README): bytes overwritten behind the registry's back are served
       // as stored, and fsck is what finds them.
       assertEquals((await t.client.get(`/v2/rot/blobs/${d.value}`)).body, flipped(layer));
-      const report = await runFsck(t.server.registry);
+      const report = await runFsck(t.server.store.state);
       assertEquals(report.problems.map((p) => p.kind), ["blob.corrupt"]);
       return;
     }
@@ -100,7 +100,7 @@ serverTest("a manifest read from storage with bad bytes is 404 and quarantined",
   const image = await pushLayeredImage(t.client, "mrot", "v1", [randomBytes(1000, 7)], 7);
   const d = parseDigest(image.digest)!;
   await t.driver.put(blobPath(d), flipped(image.manifest));
-  t.server.registry.cache?.manifests.clear(); // as after a restart: read from storage
+  t.server.store.state.cache?.manifests.clear(); // as after a restart: read from storage
   assertError(await t.client.get(`/v2/mrot/manifests/v1`), 404, "MANIFEST_UNKNOWN");
   assert(!await exists(t.driver, d.value), "quarantined");
   assert(await t.driver.stat(quarantinePath(d)).then(() => true));
@@ -121,7 +121,7 @@ serverTest("fsck reports dangling tags and links with their keys", async (t) => 
   const missing = digest(bytes("never pushed"));
   await t.driver.put(tagPath("links", "ghost"), bytes(missing));
   await t.driver.delete(blobPath(parseDigest(digest(image.config))!));
-  const report = await runFsck(t.server.registry);
+  const report = await runFsck(t.server.store.state);
   const kinds = report.problems.map((p) => `${p.kind} ${p.key}`).sort();
   assertEquals(kinds, [
     `link.dangling repositories/links/_layers/${digest(image.config).replace(":", "/")}`,

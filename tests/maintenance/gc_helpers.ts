@@ -1,9 +1,9 @@
 // Helpers for the GC, fsck and crash tests: layered images with shared layers, byte-exact pulls,
 // a seeded PRNG, and storage probes. Builds on tests/helpers.ts.
 
-import { parseDigest } from "../src/grammar.ts";
-import type { StorageDriver } from "../src/storage/driver.ts";
-import { blobPath } from "../src/storage/paths.ts";
+import { parseDigest } from "../../src/grammar.ts";
+import type { StorageDriver } from "../../src/storage/driver.ts";
+import { blobPath } from "../../src/storage/paths.ts";
 import {
   assertEquals,
   buildImage,
@@ -13,7 +13,7 @@ import {
   OCI_MANIFEST,
   pushBuiltImage,
   type RegistryClient,
-} from "./helpers.ts";
+} from "../helpers.ts";
 
 export type LayeredImage = BuiltImage;
 export { buildImage };

@@ -1,11 +1,17 @@
 // Unit tests of src/sessions.ts: a `_state` verifies only for the session it was signed for, the
 // key is made once in storage and shared, and ended sessions are remembered within bounds.
 
-import { createSessions, isLive, markEnded, signState, verifyState } from "../src/sessions.ts";
-import { createMemoryDriver } from "../src/storage/memory.ts";
-import { UPLOAD_STATE_KEY } from "../src/storage/paths.ts";
-import { assert, assertEquals, assertRejects } from "./helpers.ts";
-import type { StorageDriver } from "../src/storage/driver.ts";
+import {
+  createSessions,
+  isLive,
+  markEnded,
+  signState,
+  verifyState,
+} from "../../src/store/sessions.ts";
+import { createMemoryDriver } from "../../src/storage/memory.ts";
+import { UPLOAD_STATE_KEY } from "../../src/storage/paths.ts";
+import { assert, assertEquals, assertRejects } from "../helpers.ts";
+import type { StorageDriver } from "../../src/storage/driver.ts";
 
 const UUID = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const OTHER = "1f8fad5b-d9cb-469f-a165-70867728950e";

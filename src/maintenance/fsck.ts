@@ -1,20 +1,19 @@
 // Owns integrity checks: re-hash every blob, follow every link, and quarantine corrupt blobs.
-// Implements issue 6's `fsck [--repair]` and the quarantine a pull uses when it catches bad bytes.
+// Implements `fsck [--repair]`: what distribution's offline tools check, on any driver.
 
-import { digestOfStream } from "./digest.ts";
-import { type Digest, parseDigest } from "./grammar.ts";
-import { listBlobs, listRepository, manifestReferences, walkRepositories } from "./inventory.ts";
-import { verifiedBlobs } from "./verify.ts";
-import { digestLock } from "./pins.ts";
-import { orMissing, type Registry } from "./registry.ts";
+import { digestOfStream } from "../digest.ts";
+import { type Digest, parseDigest } from "../grammar.ts";
+import { manifestReferences } from "../oci/manifest.ts";
 import {
   blobPath,
   layerLinkPath,
-  quarantinePath,
   referrerPath,
   revisionLinkPath,
   tagPath,
-} from "./storage/paths.ts";
+} from "../storage/paths.ts";
+import { quarantineBlob } from "../store/blobs.ts";
+import { listBlobs, listRepository, walkRepositories } from "../store/inventory.ts";
+import { orMissing, type StoreState } from "../store/state.ts";
 
 export interface FsckProblem {
   /** What is wrong, e.g. `blob.corrupt`, `tag.dangling`, `manifest.blob_missing`. */
@@ -37,29 +36,13 @@ export interface FsckReport {
   durationMs: number;
 }
 
-/**
- * Moves a blob out of service, under its digest's lock: nothing serves `_quarantine/`, and a
- * later push of the same digest stores good bytes again. Resolves to the quarantine key.
- */
-export async function quarantineBlob(registry: Registry, digest: Digest): Promise<string> {
-  const target = quarantinePath(digest);
-  await registry.withLock(digestLock(digest), async () => {
-    await registry.driver.delete(target);
-    await orMissing(registry.driver.move(blobPath(digest), target));
-    verifiedBlobs(registry).delete(digest.value);
-    // A manifest whose bytes are quarantined must not stay cached either.
-    registry.cache?.manifests.clear();
-  });
-  return target;
-}
-
 /** Checks everything; with `repair`, quarantines corrupt blobs and drops links to missing ones. */
 export async function runFsck(
-  registry: Registry,
+  state: StoreState,
   options: { repair?: boolean; onProblem?: (problem: FsckProblem) => void } = {},
 ): Promise<FsckReport> {
   const t0 = performance.now();
-  const { driver } = registry;
+  const { driver } = state;
   const report: FsckReport = {
     blobs: 0,
     bytes: 0,
@@ -100,13 +83,13 @@ export async function runFsck(
       key,
       message: `content hashes to ${actual}`,
     };
-    if (options.repair) found.repaired = `moved to ${await quarantineBlob(registry, digest)}`;
+    if (options.repair) found.repaired = `moved to ${await quarantineBlob(state, digest)}`;
     problem(found);
   }
   const listed = new Set(listing.digests.map((d) => d.value));
   const present = async (digest: Digest) =>
     good.has(digest.value) ||
-    (!listed.has(digest.value) && await verifyLate(registry, digest, good));
+    (!listed.has(digest.value) && await verifyLate(state, digest, good));
 
   // Every repository: tags → revisions → blobs, index children, referrers, layer links.
   for (const name of await walkRepositories(driver)) {
@@ -184,8 +167,8 @@ export async function runFsck(
 }
 
 /** A blob stored after the listing began: hashed now, so a fresh push is not reported missing. */
-async function verifyLate(registry: Registry, digest: Digest, good: Set<string>) {
-  const stream = await orMissing(registry.driver.read(blobPath(digest)));
+async function verifyLate(state: StoreState, digest: Digest, good: Set<string>) {
+  const stream = await orMissing(state.driver.read(blobPath(digest)));
   if (!stream) return false;
   if (await digestOfStream(stream, digest.algorithm) !== digest.value) return false;
   good.add(digest.value);

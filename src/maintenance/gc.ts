@@ -1,5 +1,5 @@
 // Owns garbage collection: online mark-and-sweep of manifests, blobs and links, and upload expiry.
-// Implements issue 6 (distribution's `garbage-collect`, but while the registry serves).
+// Implements distribution's `garbage-collect`, but while the registry serves (and upload expiry).
 
 /*
  * How GC stays safe while pushes go on (no global stop of writers, nothing relies on rename):
@@ -19,30 +19,22 @@
  * (offline `gc` next to a live server, several instances on S3) is protected by the grace only.
  */
 
-import type { Digest } from "./grammar.ts";
+import { formatDuration } from "../duration.ts";
+import type { Digest } from "../grammar.ts";
+import { log } from "../log.ts";
+import { manifestReferences, type Revision } from "../oci/manifest.ts";
+import { blobPath, layerLinkPath, revisionLinkPath } from "../storage/paths.ts";
 import {
   listBlobs,
   listRepository,
-  manifestReferences,
   type RepositoryListing,
   walkRepositories,
-} from "./inventory.ts";
-import { log } from "./log.ts";
-import { digestLock, isPinned } from "./pins.ts";
-import { orMissing, type Registry } from "./registry.ts";
-import {
-  blobPath,
-  layerLinkPath,
-  referrerPath,
-  revisionLinkPath,
-  uploadDataPath,
-  uploadInfoPath,
-  UPLOADS,
-} from "./storage/paths.ts";
-import { formatDuration } from "./duration.ts";
-import { dropSession } from "./api/uploads.ts";
-import { deleteRevision } from "./api/manifests.ts";
-import { parseDigest } from "./grammar.ts";
+} from "../store/inventory.ts";
+import { digestLock, GC_LOCK } from "../store/locks.ts";
+import { deleteRevision } from "../store/manifests.ts";
+import { isPinned } from "../store/pins.ts";
+import { orMissing, type StoreState } from "../store/state.ts";
+import { expireSessions } from "../store/uploads.ts";
 
 export interface GcOptions {
   /** Anything modified more recently than this (ms) is never swept. */
@@ -70,17 +62,16 @@ export interface GcReport {
 }
 
 /** One full pass: mark, sweep manifests, sweep blobs and links, expire uploads. */
-export function runGc(registry: Registry, options: GcOptions): Promise<GcReport> {
-  // One pass at a time per registry: `touched` belongs to the running pass.
-  return registry.withLock("gc:run", () => pass(registry, options));
+export function runGc(state: StoreState, options: GcOptions): Promise<GcReport> {
+  return state.withLock(GC_LOCK, () => pass(state, options));
 }
 
-async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
+async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
   const started = Date.now();
   const t0 = performance.now();
   const cutoff = started - options.grace;
   const dryRun = options.dryRun ?? false;
-  const { driver, pins } = registry;
+  const { driver, pins } = state;
   const report: GcReport = {
     dryRun,
     marked: { manifests: 0, blobs: 0 },
@@ -147,15 +138,13 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
     // Sweep manifests no tag, index or subject reaches (only with `untagged`).
     for (const { repository, digest } of deadRevisions) {
       if (aborted()) return report;
-      const swept = await registry.withLock(digestLock(digest), async () => {
+      const swept = await state.withLock(digestLock(digest), async () => {
         const key = revisionLinkPath(repository.name, digest);
         if (isPinned(pins, digest.value) || await young(key)) return false;
         if (dryRun) return true;
         const revision = await orMissing(driver.get(key));
         if (!revision) return false;
-        const subject = parseSubject(revision);
-        if (subject) await driver.delete(referrerPath(repository.name, subject, digest));
-        await deleteRevision(registry, repository.name, digest);
+        await deleteRevision(state, repository.name, digest, subjectOf(revision));
         return true;
       });
       if (swept) report.swept.manifests++;
@@ -182,7 +171,7 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
 
     for (const { digest, repositories: linked } of links.values()) {
       if (aborted()) return report;
-      const outcome = await registry.withLock(digestLock(digest), async () => {
+      const outcome = await state.withLock(digestLock(digest), async () => {
         if (isPinned(pins, digest.value)) return undefined;
         const blob = await orMissing(driver.stat(blobPath(digest)));
         if (blob && blob.modified.getTime() >= cutoff) return undefined;
@@ -207,40 +196,13 @@ async function pass(registry: Registry, options: GcOptions): Promise<GcReport> {
     }
 
     if (options.uploadTtl !== undefined && !aborted()) {
-      report.uploads = await expireUploads(registry, options.uploadTtl, dryRun);
+      report.uploads = await expireSessions(state, options.uploadTtl, dryRun);
     }
     return report;
   } finally {
     pins.touched = undefined;
     report.durationMs = Math.round(performance.now() - t0);
   }
-}
-
-/** Deletes upload sessions (and orphaned halves of them) idle for longer than `ttl` ms. */
-async function expireUploads(
-  registry: Registry,
-  ttl: number,
-  dryRun: boolean,
-): Promise<{ expired: number; bytes: number }> {
-  const { driver } = registry;
-  const result = { expired: 0, bytes: 0 };
-  const now = Date.now();
-  for (const uuid of await driver.list(UPLOADS)) {
-    // The session's own lock: a PATCH or PUT in progress finishes first (and refreshes the time).
-    const bytes = await registry.withLock(uuid, async () => {
-      const info = await orMissing(driver.stat(uploadInfoPath(uuid)));
-      const data = await orMissing(driver.stat(uploadDataPath(uuid)));
-      const times = [info, data].filter((s) => s !== undefined).map((s) => s.modified.getTime());
-      if (times.length === 0 || now - Math.max(...times) <= ttl) return undefined;
-      if (!dryRun) await dropSession(registry, uuid);
-      return data?.size ?? 0;
-    });
-    if (bytes !== undefined) {
-      result.expired++;
-      result.bytes += bytes;
-    }
-  }
-  return result;
 }
 
 /** Logs a run's outcome at info, with stable dotted keys. */
@@ -290,13 +252,13 @@ export interface GcLoop {
 }
 
 /** Runs a pass every `interval`, logging each; errors are logged and the loop goes on. */
-export function startGcLoop(registry: Registry, settings: GcLoopSettings): GcLoop {
+export function startGcLoop(state: StoreState, settings: GcLoopSettings): GcLoop {
   const abort = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   const schedule = () => {
     timer = setTimeout(() => {
-      running = runGc(registry, { ...settings, signal: abort.signal })
+      running = runGc(state, { ...settings, signal: abort.signal })
         .then(logGcReport, (error) => log.error("gc failed", { error }))
         .finally(() => {
           running = undefined;
@@ -320,10 +282,11 @@ export function startGcLoop(registry: Registry, settings: GcLoopSettings): GcLoo
   };
 }
 
-function parseSubject(revision: Uint8Array): Digest | undefined {
+/** The subject a revision record names, if it is readable and names one. */
+function subjectOf(revision: Uint8Array): string | undefined {
   try {
-    const value = JSON.parse(new TextDecoder().decode(revision));
-    return typeof value?.subject === "string" ? parseDigest(value.subject) : undefined;
+    const value = JSON.parse(new TextDecoder().decode(revision)) as Partial<Revision>;
+    return typeof value?.subject === "string" ? value.subject : undefined;
   } catch {
     return undefined;
   }

@@ -1,15 +1,15 @@
 // GC (src/gc.ts): shared layers survive, exactly the unreferenced go, grace and pins spare,
 // untagged manifests, indexes and referrers, dry runs, upload expiry, the online loop, the CLI.
 
-import { parseCommand } from "../src/config.ts";
-import { formatDuration, parseDuration } from "../src/duration.ts";
-import { runGc } from "../src/gc.ts";
-import { parseDigest } from "../src/grammar.ts";
-import { pin, unpin } from "../src/pins.ts";
-import { startServer } from "../src/server.ts";
-import type { StorageDriver } from "../src/storage/driver.ts";
-import { createMemoryDriver } from "../src/storage/memory.ts";
-import { blobPath } from "../src/storage/paths.ts";
+import { parseCommand } from "../../src/config.ts";
+import { formatDuration, parseDuration } from "../../src/duration.ts";
+import { runGc } from "../../src/maintenance/gc.ts";
+import { parseDigest } from "../../src/grammar.ts";
+import { pin, unpin } from "../../src/store/pins.ts";
+import { startServer } from "../../src/server.ts";
+import type { StorageDriver } from "../../src/storage/driver.ts";
+import { createMemoryDriver } from "../../src/storage/memory.ts";
+import { blobPath } from "../../src/storage/paths.ts";
 import {
   assert,
   assertEquals,
@@ -30,7 +30,7 @@ import {
   tempDir,
   withDigest,
   withServer,
-} from "./helpers.ts";
+} from "../helpers.ts";
 import { buildImage, exists, pullImage, pushLayeredImage } from "./gc_helpers.ts";
 
 const GRACE_0 = { grace: 0, untagged: false };
@@ -48,7 +48,7 @@ serverTest("gc frees exactly the blobs only a deleted image used", async (t) => 
   assertEquals(del.status, 202);
   await tick();
 
-  const report = await runGc(t.server.registry, GRACE_0);
+  const report = await runGc(t.server.store.state, GRACE_0);
   // A's config, its own layer, and its manifest's bytes; the shared base stays.
   assertEquals(report.swept.blobs, 3, JSON.stringify(report));
   assertEquals(report.swept.bytes, a.config.length + onlyA.length + a.manifest.length);
@@ -67,7 +67,7 @@ serverTest("gc frees exactly the blobs only a deleted image used", async (t) => 
 
   await tick();
 
-  const again = await runGc(t.server.registry, GRACE_0);
+  const again = await runGc(t.server.store.state, GRACE_0);
   assertEquals(again.swept.blobs + again.swept.links + again.swept.manifests, 0);
   await pullImage(t.client, "team/b", "v1", b);
 });
@@ -77,14 +77,14 @@ serverTest("gc spares everything younger than the grace", async (t) => {
   await t.client.request("DELETE", `/v2/grace/manifests/${a.digest}`);
   const orphan = randomBytes(1000, 6);
   assertEquals((await t.client.pushBlob("grace", orphan)).status, 201);
-  const report = await runGc(t.server.registry, { grace: 3_600_000, untagged: false });
+  const report = await runGc(t.server.store.state, { grace: 3_600_000, untagged: false });
   assertEquals(report.swept.blobs, 0);
   assert(report.spared >= 4, `spared ${report.spared}`);
   assert(await exists(t.driver, digest(orphan)));
   // With no grace the orphan (a layer whose manifest never came) goes too.
   await tick();
 
-  const now = await runGc(t.server.registry, GRACE_0);
+  const now = await runGc(t.server.store.state, GRACE_0);
   assertEquals(now.swept.blobs, 4);
   assert(!await exists(t.driver, digest(orphan)));
 });
@@ -106,12 +106,12 @@ serverTest(
 
     await tick();
 
-    const keep = await runGc(t.server.registry, GRACE_0);
+    const keep = await runGc(t.server.store.state, GRACE_0);
     assertEquals(keep.swept.manifests + keep.swept.blobs, 0, "untagged kept without the flag");
 
     await tick();
 
-    const report = await runGc(t.server.registry, { grace: 0, untagged: true });
+    const report = await runGc(t.server.store.state, { grace: 0, untagged: true });
     assertEquals(report.swept.manifests, 2, JSON.stringify(report)); // old and its signature
     // old: manifest bytes, config, layer; its signature: manifest bytes and payload (its config
     // is `{}`, shared with the live signature).
@@ -131,7 +131,7 @@ serverTest(
     assertEquals((await c.request("DELETE", "/v2/app/manifests/multi")).status, 202);
     await tick();
 
-    const next = await runGc(t.server.registry, { grace: 0, untagged: true });
+    const next = await runGc(t.server.store.state, { grace: 0, untagged: true });
     assertEquals(next.swept.manifests, 3);
     assertEquals((await c.head(`/v2/app/manifests/${child1.digest}`)).status, 404);
     await pullImage(c, "app", "v1", current);
@@ -148,14 +148,14 @@ serverTest("gc --dry-run counts but deletes nothing", async (t) => {
   const options = { grace: 0, untagged: true, uploadTtl: 1 };
   await tick();
 
-  const dry = await runGc(t.server.registry, { ...options, dryRun: true });
+  const dry = await runGc(t.server.store.state, { ...options, dryRun: true });
   assertEquals(await snapshot(t.driver), before, "a dry run changes nothing");
   assertEquals(dry.swept.blobs, 3);
   assertEquals(dry.uploads.expired, 1);
   assertEquals((await t.client.get(session)).status, 204, "the session is still there");
   await tick();
 
-  const real = await runGc(t.server.registry, options);
+  const real = await runGc(t.server.store.state, options);
   assertEquals([real.swept, real.uploads], [dry.swept, dry.uploads], "the dry run told the truth");
 });
 
@@ -166,7 +166,7 @@ serverTest("uploads idle longer than the TTL expire; active ones stay", async (t
   assertEquals((await t.client.request("PATCH", idle, { body: randomBytes(700, 13) })).status, 202);
   await new Promise((r) => setTimeout(r, unit * 3));
   const fresh = await t.client.startUpload("up");
-  const report = await runGc(t.server.registry, { ...GRACE_0, uploadTtl: unit * 2 });
+  const report = await runGc(t.server.store.state, { ...GRACE_0, uploadTtl: unit * 2 });
   assertEquals(report.uploads, { expired: 1, bytes: 700 });
   assertEquals((await t.client.get(idle)).status, 404);
   assertEquals((await t.client.request("PATCH", idle, { body: bytes("x") })).status, 404);
@@ -181,7 +181,7 @@ serverTest("a digest a push holds is never swept, and goes once released", async
   const orphan = randomBytes(1500, 15);
   assertEquals((await t.client.pushBlob("pins", orphan)).status, 201);
   const d = parseDigest(digest(orphan))!;
-  const registry = t.server.registry;
+  const registry = t.server.store.state;
   assert(await pin(registry, d, () => Promise.resolve(true)));
   await tick();
 
@@ -227,12 +227,12 @@ Deno.test("a manifest PUT racing a sweep keeps what it checked (gated revision w
   await new Promise((r) => setTimeout(r, 5)); // the blobs are now older than the pass
   const put = client.pushManifest("race", "v1", image.manifest, OCI_MANIFEST);
   await reached.promise; // the PUT checked its references and waits to write the revision
-  const report = await runGc(server.registry, GRACE_0);
+  const report = await runGc(server.store.state, GRACE_0);
   gate.resolve();
   assertEquals((await put).status, 201);
   assertEquals(report.swept.blobs, 0, JSON.stringify(report));
   await pullImage(client, "race", "v1", image);
-  assertEquals((await runGc(server.registry, GRACE_0)).swept.blobs, 0);
+  assertEquals((await runGc(server.store.state, GRACE_0)).swept.blobs, 0);
 });
 
 Deno.test("online gc loop runs from startServer and stops on shutdown", async () => {

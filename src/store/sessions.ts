@@ -2,8 +2,8 @@
 // a session writes nothing (distribution-spec v1.1 end-4a: Location names a unique session).
 
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { NotFoundError, type StorageDriver } from "./storage/driver.ts";
-import { UPLOAD_STATE_KEY } from "./storage/paths.ts";
+import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
+import { UPLOAD_STATE_KEY } from "../storage/paths.ts";
 
 /*
  * A session exists on disk (`_uploads/<uuid>/`) only once it has bytes. Until then it is its

@@ -1,7 +1,7 @@
 // Unit tests of parseManifest (src/api/manifests.ts): media types, references, subject, artifacts.
 // Structural checks only; existence of referenced blobs is the end-to-end tests' business.
 
-import { parseManifest } from "../../src/api/manifests.ts";
+import { parseManifest } from "../../src/oci/manifest.ts";
 import { RegistryError } from "../../src/errors.ts";
 import {
   assertEquals,

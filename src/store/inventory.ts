@@ -1,19 +1,21 @@
-// Owns walks over the whole store for maintenance (GC, fsck): repositories, blobs, links, tags.
+// Owns walks over the whole store for maintenance (GC, fsck, the catalog's first fill).
 // Reads the layout of src/storage/paths.ts through the driver only, so it works on any driver.
 
-import { type Digest, parseDigest } from "./grammar.ts";
-import { orMissing } from "./registry.ts";
-import type { StorageDriver } from "./storage/driver.ts";
+import { type Digest, parseDigest } from "../grammar.ts";
+import type { StorageDriver } from "../storage/driver.ts";
 import {
   allReferrersPath,
   BLOBS,
   layersPath,
+  parseReferrerEntry,
   referrersPath,
   REPOSITORIES,
+  REPOSITORY_MARKERS,
   revisionsPath,
   tagPath,
   tagsPath,
-} from "./storage/paths.ts";
+} from "../storage/paths.ts";
+import { orMissing } from "./state.ts";
 
 /**
  * Every repository that holds one of `markers` (by default anything: manifests, layer links or
@@ -21,7 +23,7 @@ import {
  */
 export async function walkRepositories(
   driver: StorageDriver,
-  markers = ["_manifests", "_layers", "_referrers"],
+  markers = REPOSITORY_MARKERS,
 ): Promise<string[]> {
   const names: string[] = [];
   async function walk(prefix: string, name: string): Promise<void> {
@@ -103,7 +105,7 @@ export async function listRepository(
     const prefix = referrersPath(name, subject);
     const list: Digest[] = [];
     for (const entry of await driver.list(prefix)) {
-      const digest = parseDigest(entry.replace("-", ":"));
+      const digest = parseReferrerEntry(entry);
       if (digest) list.push(digest);
       else strays.push(`${prefix}/${entry}`);
     }
@@ -117,36 +119,4 @@ export async function listRepository(
     referrers,
     strays,
   };
-}
-
-export interface ManifestReferences {
-  /** Configs and layers (and any other descriptor that is not a child manifest). */
-  blobs: Digest[];
-  /** Children of an index or manifest list. */
-  manifests: Digest[];
-}
-
-/**
- * What a stored manifest points to, read loosely (any descriptor with a digest counts), so GC
- * keeps more rather than less. Undefined when the bytes are not a JSON object.
- */
-export function manifestReferences(bytes: Uint8Array): ManifestReferences | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
-  }
-  if (!isObject(value)) return undefined;
-  const digestOf = (d: unknown) =>
-    isObject(d) && typeof d.digest === "string" ? parseDigest(d.digest) : undefined;
-  const list = (items: unknown) =>
-    Array.isArray(items) ? items.map(digestOf).filter((d) => d !== undefined) : [];
-  const blobs = [digestOf(value.config), ...list(value.layers), ...list(value.blobs)]
-    .filter((d) => d !== undefined);
-  return { blobs, manifests: list(value.manifests) };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

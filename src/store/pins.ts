@@ -1,9 +1,8 @@
 // Owns the handshake between pushes and online GC: digests a push relies on are pinned under the
 // digest's lock, so a concurrent sweep (which re-checks under the same lock) never deletes them.
 
-import type { WithLock } from "./locks.ts";
-import type { Digest } from "./grammar.ts";
-import { blobPath } from "./storage/paths.ts";
+import type { Digest } from "../grammar.ts";
+import { digestLock, type WithLock } from "./locks.ts";
 
 export interface Pins {
   /** Digests an in-flight push has checked and is about to reference, with a count. */
@@ -15,9 +14,6 @@ export interface Pins {
 export function createPins(): Pins {
   return { held: new Map(), touched: undefined };
 }
-
-/** The lock a push and a sweep both take for a digest (the blob's key, as uploads use). */
-export const digestLock = (digest: Digest) => blobPath(digest);
 
 /**
  * Under the digest's lock: runs `check` and, if it holds, pins the digest until `unpin`.

@@ -1,11 +1,11 @@
 // Owns the maintenance commands `gc` and `fsck`: one pass over the storage, a printed summary.
-// Implements issue 6's offline GC (`gc [--dry-run]`) and integrity check (`fsck [--repair]`).
+// Implements the offline GC (`gc [--dry-run]`) and integrity check (`fsck [--repair]`).
 
-import type { ParsedCommand } from "./config.ts";
+import type { ParsedCommand } from "../config.ts";
+import type { StorageDriver } from "../storage/driver.ts";
+import { createState } from "../store/state.ts";
 import { describeFsckReport, runFsck } from "./fsck.ts";
 import { describeGcReport, runGc } from "./gc.ts";
-import { createRegistry } from "./registry.ts";
-import type { StorageDriver } from "./storage/driver.ts";
 
 export type MaintenanceCommand = Extract<ParsedCommand, { kind: "gc" | "fsck" }>;
 
@@ -23,10 +23,10 @@ export async function runMaintenance(
     return 2;
   }
   await driver.ready?.();
-  const registry = createRegistry({ driver, sharedStorage: true });
+  const state = createState({ driver, sharedStorage: true });
   const { config } = command;
   if (command.kind === "gc") {
-    const report = await runGc(registry, {
+    const report = await runGc(state, {
       grace: config.gcGrace,
       untagged: config.gcUntagged,
       uploadTtl: config.uploadTtl,
@@ -35,7 +35,7 @@ export async function runMaintenance(
     print(describeGcReport(report));
     return 0;
   }
-  const report = await runFsck(registry, { repair: command.repair });
+  const report = await runFsck(state, { repair: command.repair });
   print(describeFsckReport(report));
   return report.problems.length > 0 ? 1 : 0;
 }

@@ -1,0 +1,228 @@
+// Owns manifests: validated puts of exact bytes, gets by tag or digest, deletes of tags or revisions.
+// Implements distribution-spec v1.1 end-3, end-7, end-9 and the subject/referrers rules below HTTP.
+
+import { digestOf } from "../digest.ts";
+import { RegistryError } from "../errors.ts";
+import { type Digest, parseDigest } from "../grammar.ts";
+import { log } from "../log.ts";
+import {
+  type Descriptor,
+  type ParsedManifest,
+  parseManifest,
+  type Revision,
+} from "../oci/manifest.ts";
+import { blobPath, referrerPath, revisionLinkPath, tagsPath } from "../storage/paths.ts";
+import { blobSize, linkedBlobSize, quarantineBlob, requireDeletes } from "./blobs.ts";
+import { addToCatalog } from "./catalog.ts";
+import { manifestLock, tagsLock } from "./locks.ts";
+import { pin, unpin } from "./pins.ts";
+import { mapPool } from "../pool.ts";
+import { type CachedManifest, orMissing, readJson, type StoreState, writeJson } from "./state.ts";
+import { deleteTag, resolveTag, writeTag } from "./tags.ts";
+
+/** A manifest reference: a tag or a digest (src/grammar.ts parseReference). */
+export type Reference = { tag: string } | { digest: Digest };
+
+/** A manifest as a GET answers it. */
+export interface StoredManifest extends CachedManifest {
+  digest: Digest;
+}
+
+/** References checked at once while a manifest PUT verifies them. */
+const CHECK_POOL = 16;
+
+/** A repository's manifest by tag or digest, or undefined. */
+export async function getManifest(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+): Promise<StoredManifest | undefined> {
+  const digest = "digest" in reference
+    ? reference.digest
+    : await resolveTag(state, name, reference.tag);
+  const manifest = digest && await loadManifest(state, name, digest);
+  return manifest && { ...manifest, digest };
+}
+
+/** A repository's manifest with its media type, from the cache or from storage (then cached). */
+async function loadManifest(
+  state: StoreState,
+  name: string,
+  digest: Digest,
+): Promise<CachedManifest | undefined> {
+  const key = `${name}@${digest.value}`;
+  const cached = state.cache?.manifests.get(key);
+  if (cached) return cached;
+  const revision = await readJson<Revision>(state, revisionLinkPath(name, digest));
+  const bytes = revision && await orMissing(state.driver.get(blobPath(digest)));
+  if (!revision || !bytes) return undefined;
+  // Stored manifests are small: each read from storage is checked (microseconds), on S3 too.
+  const actual = digestOf(bytes, digest.algorithm);
+  if (actual !== digest.value) {
+    log.error("manifest corrupt on read", { "blob.digest": digest.value, "blob.actual": actual });
+    await quarantineBlob(state, digest);
+    return undefined;
+  }
+  const manifest = { mediaType: revision.mediaType, bytes };
+  state.cache?.manifests.set(key, manifest, bytes.length);
+  return manifest;
+}
+
+/**
+ * Stores a manifest's exact bytes under a tag or its digest, once everything it references is in
+ * the repository. Resolves to its digest and subject (for `OCI-Subject`).
+ */
+export async function putManifest(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+  body: Uint8Array<ArrayBuffer>,
+  contentType: string | null,
+): Promise<{ digest: Digest; subject?: Digest }> {
+  const algorithm = "digest" in reference ? reference.digest.algorithm : "sha256";
+  const digest = parseDigest(digestOf(body, algorithm))!;
+  if ("digest" in reference && reference.digest.value !== digest.value) {
+    throw new RegistryError("DIGEST_INVALID", "manifest digest does not match the reference", {
+      detail: { reference: reference.digest.value, actual: digest.value },
+    });
+  }
+  const manifest = parseManifest(body, contentType);
+  // Everything checked stays pinned against GC until the revision and tag are written.
+  const pinned = await requireReferencesExist(state, name, manifest);
+  try {
+    await storeManifest(state, name, reference, digest, manifest, body, pinned);
+  } finally {
+    unpin(state.pins, pinned);
+  }
+  return { digest, subject: manifest.subject };
+}
+
+async function storeManifest(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+  digest: Digest,
+  manifest: ParsedManifest,
+  body: Uint8Array<ArrayBuffer>,
+  pinned: Digest[],
+): Promise<void> {
+  const revision: Revision = { mediaType: manifest.mediaType, size: body.length };
+  if (manifest.subject) revision.subject = manifest.subject.value;
+  // Bytes before the links that name them: a crash in between leaves only unreferenced bytes.
+  await pin(state, digest, async () => {
+    if (await blobSize(state, digest) === undefined) await state.driver.put(blobPath(digest), body);
+    return true;
+  });
+  pinned.push(digest);
+  await state.withLock(manifestLock(name, digest), async () => {
+    await writeJson(state, revisionLinkPath(name, digest), revision);
+    if (manifest.subject) {
+      const descriptor: Descriptor = {
+        mediaType: manifest.mediaType,
+        digest: digest.value,
+        size: body.length,
+        artifactType: manifest.artifactType,
+        annotations: manifest.annotations,
+      };
+      await writeJson(state, referrerPath(name, manifest.subject, digest), descriptor);
+    }
+    const cached = { mediaType: manifest.mediaType, bytes: body };
+    state.cache?.manifests.set(`${name}@${digest.value}`, cached, body.length);
+  });
+  await addToCatalog(state, name);
+  if ("tag" in reference) {
+    const tag = reference.tag;
+    await state.withLock(tagsLock(name), () => writeTag(state, name, tag, digest));
+  }
+}
+
+/**
+ * Deletes a tag (the tag only), or a manifest by digest with every tag naming it and its
+ * referrer entry. MANIFEST_UNKNOWN when there is no such tag or manifest.
+ */
+export async function deleteManifest(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+): Promise<void> {
+  requireDeletes(state);
+  if ("tag" in reference) {
+    await state.withLock(tagsLock(name), async () => {
+      if (!await resolveTag(state, name, reference.tag)) throw manifestUnknown(reference.tag);
+      await deleteTag(state, name, reference.tag);
+    });
+    return;
+  }
+  const digest = reference.digest;
+  await state.withLock(
+    tagsLock(name),
+    () =>
+      state.withLock(manifestLock(name, digest), async () => {
+        const revision = await readJson<Revision>(state, revisionLinkPath(name, digest));
+        if (!revision) throw manifestUnknown(digest.value);
+        // Tags go first, so no tag ever names a manifest the repository no longer has.
+        for (const tag of await state.driver.list(tagsPath(name))) {
+          if ((await resolveTag(state, name, tag))?.value === digest.value) {
+            await deleteTag(state, name, tag);
+          }
+        }
+        await deleteRevision(state, name, digest, revision.subject);
+      }),
+  );
+}
+
+/**
+ * Removes a manifest from a repository: its referrer entry (under `subject`), then its revision
+ * record (the order a crash leaves harmless). Its tags are the caller's.
+ */
+export async function deleteRevision(
+  state: StoreState,
+  name: string,
+  digest: Digest,
+  subjectValue: string | undefined,
+): Promise<void> {
+  const subject = subjectValue && parseDigest(subjectValue);
+  if (subject) await state.driver.delete(referrerPath(name, subject, digest));
+  state.cache?.manifests.delete(`${name}@${digest.value}`);
+  await state.driver.delete(revisionLinkPath(name, digest));
+}
+
+export function manifestUnknown(reference: string | undefined): RegistryError {
+  return new RegistryError("MANIFEST_UNKNOWN", undefined, { detail: { reference } });
+}
+
+/** Checks each reference under its digest's lock and pins it (src/store/pins.ts); the caller unpins. */
+async function requireReferencesExist(
+  state: StoreState,
+  name: string,
+  manifest: ParsedManifest,
+): Promise<Digest[]> {
+  const missing: string[] = [];
+  const pinned: Digest[] = [];
+  let failure: { reason: unknown } | undefined;
+  await mapPool(manifest.references, CHECK_POOL, async ({ digest, needs }) => {
+    try {
+      const present = await pin(
+        state,
+        digest,
+        async () =>
+          needs === "blob"
+            ? await linkedBlobSize(state, name, digest) !== undefined
+            : await orMissing(state.driver.stat(revisionLinkPath(name, digest))) !== undefined,
+      );
+      if (present) pinned.push(digest);
+      else missing.push(digest.value);
+    } catch (reason) {
+      failure ??= { reason };
+    }
+  });
+  if (failure || missing.length > 0) {
+    unpin(state.pins, pinned);
+    throw failure ? failure.reason : new RegistryError(
+      "MANIFEST_BLOB_UNKNOWN",
+      "manifest references unknown blobs or manifests",
+      { detail: { digests: missing } },
+    );
+  }
+  return pinned;
+}

@@ -1,0 +1,118 @@
+// Owns the store's shared state (guarded driver, locks, pins, caches, sessions) and its JSON I/O.
+// Every store operation and maintenance pass works on one StoreState; nothing lives in module globals.
+
+import { NotFoundError, type PutOptions, type StorageDriver } from "../storage/driver.ts";
+import { createLru, type Lru } from "../cache.ts";
+import type { Digest } from "../grammar.ts";
+import type { Hash } from "../digest.ts";
+import { guardDriver } from "./guard.ts";
+import { createLocks, type WithLock } from "./locks.ts";
+import { createPins, type Pins } from "./pins.ts";
+import { createSessions, type Sessions } from "./sessions.ts";
+
+export interface StoreOptions {
+  driver: StorageDriver;
+  /** When false, every delete answers 405 UNSUPPORTED. */
+  deleteEnabled?: boolean;
+  /**
+   * Set when other processes write the same storage (several instances on S3): then nothing
+   * is cached, since another instance may move a tag or delete a manifest at any time.
+   */
+  sharedStorage?: boolean;
+  /** Upload sessions idle longer (ms) are expired; a signed one that old is unknown. */
+  uploadTtl?: number;
+}
+
+/** A manifest as GET needs it: its media type and its exact bytes. */
+export interface CachedManifest {
+  mediaType: string;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+/** Manifest lookups served from memory; only this process writes, and every writer updates it. */
+export interface ManifestCache {
+  /** `name:tag` → digest. */
+  tags: Lru<Digest>;
+  /** `name@digest` → manifest. */
+  manifests: Lru<CachedManifest>;
+}
+
+/** The running SHA-256 of an upload this process received, so its PUT need not re-read it. */
+export interface UploadHash {
+  hash: Hash;
+  offset: number;
+}
+
+export interface StoreState {
+  /** Failures other than "not found" come out of it as UNAVAILABLE (src/store/guard.ts). */
+  driver: StorageDriver;
+  withLock: WithLock;
+  /** What in-flight pushes rely on, so online GC leaves it alone (src/store/pins.ts). */
+  pins: Pins;
+  deleteEnabled: boolean;
+  cache?: ManifestCache;
+  /** Digests whose stored bytes this process hashed in full and found right. */
+  verified: Lru<true>;
+  /** First-read checks in progress: concurrent first pulls of one blob share one hash. */
+  verifying: Map<string, Promise<boolean>>;
+  /** Bounded: an evicted or lost hash only costs a re-read of the bytes at the upload's end. */
+  uploadHashes: Lru<UploadHash>;
+  /** Signing and ending of upload sessions (src/store/sessions.ts). */
+  sessions: Sessions;
+  uploadTtl: number;
+  /** The catalog's names, sorted, once listed (unshared storage only: src/store/catalog.ts). */
+  catalog?: Promise<string[]>;
+}
+
+export const DEFAULT_UPLOAD_TTL = 24 * 60 * 60 * 1000;
+/** Blobs remembered as verified; past it the least recently pulled is checked again. */
+const MAX_VERIFIED = 200_000;
+/**
+ * Uploads whose running hash is kept (the least recently written goes first): enough for every
+ * upload in flight; one evicted costs a re-read of its bytes at its end, never a wrong digest.
+ */
+const MAX_UPLOAD_HASHES = 1024;
+
+export function createState(options: StoreOptions): StoreState {
+  const uploadTtl = options.uploadTtl ?? DEFAULT_UPLOAD_TTL;
+  const driver = guardDriver(options.driver);
+  return {
+    driver,
+    withLock: createLocks(),
+    pins: createPins(),
+    deleteEnabled: options.deleteEnabled ?? true,
+    cache: options.sharedStorage ? undefined : {
+      tags: createLru(100_000),
+      manifests: createLru(10_000, 64 * 1024 * 1024),
+    },
+    verified: createLru(MAX_VERIFIED),
+    verifying: new Map(),
+    uploadHashes: createLru(MAX_UPLOAD_HASHES),
+    sessions: createSessions(driver, uploadTtl),
+    uploadTtl,
+  };
+}
+
+/** Resolves to undefined when the driver says the key does not exist. */
+export async function orMissing<T>(work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+export async function readJson<T>(state: StoreState, key: string): Promise<T | undefined> {
+  const bytes = await orMissing(state.driver.get(key));
+  return bytes && JSON.parse(new TextDecoder().decode(bytes)) as T;
+}
+
+export function writeJson(
+  state: StoreState,
+  key: string,
+  value: unknown,
+  options?: PutOptions,
+): Promise<void> {
+  return state.driver.put(key, new TextEncoder().encode(JSON.stringify(value)), options);
+}

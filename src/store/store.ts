@@ -1,0 +1,137 @@
+// Owns the Store: the registry's content as operations with no HTTP in them, the seam features wrap.
+// Implements the content model of distribution-spec v1.1 (blobs, uploads, manifests, tags, referrers).
+
+import type { Digest } from "../grammar.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import type { ByteRange } from "../storage/driver.ts";
+import { linkedBlobSize, readBlob, unlinkBlob } from "./blobs.ts";
+import { listRepositories, type Visible } from "./catalog.ts";
+import {
+  deleteManifest,
+  getManifest,
+  putManifest,
+  type Reference,
+  type StoredManifest,
+} from "./manifests.ts";
+import type { Page, PageOf } from "./page.ts";
+import { listReferrers, type ReferrersQuery } from "./referrers.ts";
+import { createState, type StoreOptions, type StoreState } from "./state.ts";
+import { listTags, sortedTags } from "./tags.ts";
+import {
+  appendToSession,
+  cancelSession,
+  commitBlob,
+  findSession,
+  finishSession,
+  mountBlob,
+  type Session,
+  sessionOffset,
+  startSession,
+  type UploadBody,
+} from "./uploads.ts";
+import { mapPool } from "../pool.ts";
+
+export type {
+  ByteRange,
+  Page,
+  PageOf,
+  Reference,
+  ReferrersQuery,
+  Session,
+  StoredManifest,
+  UploadBody,
+  Visible,
+};
+
+/**
+ * What the API, a proxy, a UI and policies call. A feature that changes how content is found or
+ * kept wraps these operations (a pull-through cache overrides `manifests.get` and `blobs.read`
+ * for its repositories); it never adds branches to the HTTP handlers.
+ */
+export interface Store {
+  blobs: {
+    /** Size of a blob the repository may serve, or undefined. */
+    size(name: string, digest: Digest): Promise<number | undefined>;
+    /** Its bytes (a full read is verified once per process); BLOB_UNKNOWN if gone meanwhile. */
+    read(name: string, digest: Digest, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+    /** Unlinks it from the repository; BLOB_UNKNOWN, or UNSUPPORTED when deletes are off. */
+    delete(name: string, digest: Digest): Promise<void>;
+  };
+  uploads: {
+    start(name: string): Promise<Session>;
+    /** The session a request names; BLOB_UPLOAD_UNKNOWN otherwise. */
+    find(name: string, uuid: string, signedState: string | null): Promise<Session>;
+    offset(session: Session): Promise<number>;
+    append(session: Session, body: UploadBody): Promise<number>;
+    finish(session: Session, digest: Digest, body?: UploadBody): Promise<void>;
+    cancel(session: Session): Promise<void>;
+    /** Bytes whose digest is known, streamed into place and linked if they match. */
+    commit(name: string, digest: Digest, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+    mount(name: string, digest: string, from: string | null): Promise<Digest | undefined>;
+  };
+  manifests: {
+    get(name: string, reference: Reference): Promise<StoredManifest | undefined>;
+    put(
+      name: string,
+      reference: Reference,
+      body: Uint8Array<ArrayBuffer>,
+      contentType: string | null,
+    ): Promise<{ digest: Digest; subject?: Digest }>;
+    /** A tag only, or a manifest by digest with its tags; MANIFEST_UNKNOWN, UNSUPPORTED. */
+    delete(name: string, reference: Reference): Promise<void>;
+  };
+  /** One repository's tags; NAME_UNKNOWN for a repository never pushed to. */
+  tags(name: string, page: Page): Promise<PageOf<string>>;
+  referrers(name: string, subject: Digest, query: ReferrersQuery): Promise<PageOf<Descriptor>>;
+  /** Repositories that hold manifests, those `visible` only. */
+  catalog(page: Page, visible?: Visible): Promise<PageOf<string>>;
+  /** A page of the catalog, each repository with its (sorted) tags. */
+  catalogWithTags(
+    page: Page,
+    visible?: Visible,
+  ): Promise<PageOf<{ name: string; tags: string[] }>>;
+  /** The state maintenance (GC, fsck, expiry) works on: driver, locks, pins, caches. */
+  state: StoreState;
+}
+
+/** Repositories whose tags are listed at once for one page of `catalogWithTags`. */
+const TAGS_POOL = 8;
+
+export function createStore(options: StoreOptions): Store {
+  const state = createState(options);
+  return {
+    blobs: {
+      size: (name, digest) => linkedBlobSize(state, name, digest),
+      read: (_name, digest, range) => readBlob(state, digest, range),
+      delete: (name, digest) => unlinkBlob(state, name, digest),
+    },
+    uploads: {
+      start: (name) => startSession(state, name),
+      find: (name, uuid, signed) => findSession(state, name, uuid, signed),
+      offset: (session) => sessionOffset(state, session),
+      append: (session, body) => appendToSession(state, session, body),
+      finish: (session, digest, body) => finishSession(state, session, digest, body),
+      cancel: (session) => cancelSession(state, session),
+      commit: (name, digest, chunks) => commitBlob(state, name, digest, chunks),
+      mount: (name, digest, from) => mountBlob(state, name, digest, from),
+    },
+    manifests: {
+      get: (name, reference) => getManifest(state, name, reference),
+      put: (name, reference, body, type) => putManifest(state, name, reference, body, type),
+      delete: (name, reference) => deleteManifest(state, name, reference),
+    },
+    tags: (name, page) => listTags(state, name, page),
+    referrers: (name, subject, query) => listReferrers(state, name, subject, query),
+    catalog: (page, visible) => listRepositories(state, page, visible),
+    async catalogWithTags(page, visible) {
+      const { items, next } = await listRepositories(state, page, visible);
+      const repositories = await mapPool(
+        items,
+        TAGS_POOL,
+        async (name) => ({ name, tags: await sortedTags(state, name) }),
+      );
+      return { items: repositories, next };
+    },
+    state,
+  };
+}

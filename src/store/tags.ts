@@ -1,0 +1,60 @@
+// Owns tags: resolving, writing and deleting them (with the cache), and one repository's listing.
+// Implements distribution-spec v1.1 end-8a/8b (sorted, `n`/`last`) below HTTP.
+
+import { RegistryError } from "../errors.ts";
+import { type Digest, parseDigest } from "../grammar.ts";
+import { REPOSITORY_MARKERS, repositoryPath, tagPath, tagsPath } from "../storage/paths.ts";
+import { type Page, type PageOf, pageOf } from "./page.ts";
+import { orMissing, type StoreState } from "./state.ts";
+
+export async function resolveTag(
+  state: StoreState,
+  name: string,
+  tag: string,
+): Promise<Digest | undefined> {
+  const key = `${name}:${tag}`;
+  const cached = state.cache?.tags.get(key);
+  if (cached) return cached;
+  const bytes = await orMissing(state.driver.get(tagPath(name, tag)));
+  const digest = bytes && parseDigest(new TextDecoder().decode(bytes));
+  if (digest) state.cache?.tags.set(key, digest);
+  return digest;
+}
+
+/** Points a tag at a digest; callers hold the repository's tags lock. */
+export async function writeTag(state: StoreState, name: string, tag: string, digest: Digest) {
+  await state.driver.put(tagPath(name, tag), new TextEncoder().encode(digest.value));
+  state.cache?.tags.set(`${name}:${tag}`, digest);
+}
+
+/** Removes a tag; callers hold the repository's tags lock. */
+export async function deleteTag(state: StoreState, name: string, tag: string): Promise<void> {
+  state.cache?.tags.delete(`${name}:${tag}`);
+  await state.driver.delete(tagPath(name, tag));
+}
+
+/** A repository's tags, sorted (code-unit order is ASCII order for tags, as distribution sorts). */
+export async function sortedTags(state: StoreState, name: string): Promise<string[]> {
+  return (await state.driver.list(tagsPath(name))).sort();
+}
+
+/** One page of a repository's tags; NAME_UNKNOWN when no such repository exists. */
+export async function listTags(
+  state: StoreState,
+  name: string,
+  page: Page,
+): Promise<PageOf<string>> {
+  const tags = await sortedTags(state, name);
+  // A repository with tags exists; without, one listing tells an empty one from an unknown one
+  // (a mere prefix of other repositories' names holds no marker of its own).
+  if (tags.length === 0 && !await repositoryExists(state, name)) {
+    throw new RegistryError("NAME_UNKNOWN", undefined, { detail: { name } });
+  }
+  return pageOf(tags, (tag) => tag, page);
+}
+
+/** Whether anything was ever pushed to the repository (a manifest, a layer, a referrer). */
+export async function repositoryExists(state: StoreState, name: string): Promise<boolean> {
+  const children = await state.driver.list(repositoryPath(name));
+  return children.some((child) => REPOSITORY_MARKERS.includes(child));
+}
