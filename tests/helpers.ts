@@ -167,15 +167,24 @@ export type DriverKind = "fs" | "memory" | "s3";
 // ---------------------------------------------------------------------------------------------
 // S3 (scripts/ceph/start.sh prints the variables)
 
+/**
+ * An environment variable, or undefined when unset or when the run may not read it: a bare
+ * `deno test` (no -A) still loads these helpers, and the unit tests that need nothing else run.
+ */
+export function envVar(name: string): string | undefined {
+  const allowed = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+  return (allowed && Deno.env.get(name)) || undefined;
+}
+
 /** Under CI=true the S3 tests run even without S3_ENDPOINT, and fail: CI must provide S3. */
-export const S3_REQUIRED = Deno.env.get("CI") === "true";
+export const S3_REQUIRED = envVar("CI") === "true";
 
 /**
  * S3 settings from S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, S3_BUCKET; undefined
  * when S3_ENDPOINT is unset.
  */
 export const S3_SETTINGS: Omit<S3Options, "prefix"> | undefined = (() => {
-  const env = (name: string) => Deno.env.get(name) || undefined;
+  const env = envVar;
   const endpoint = env("S3_ENDPOINT");
   if (!endpoint) return undefined;
   return {

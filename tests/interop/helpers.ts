@@ -20,6 +20,7 @@ import {
   OCI_LAYER,
   OCI_MANIFEST,
 } from "../../src/oci/manifest.ts";
+import { envVar } from "../helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Where things are, what is targeted
@@ -32,7 +33,7 @@ export type RegistryKind = "simple" | "distribution";
 export type StorageKind = "fs" | "memory" | "s3";
 /** s3 joins when S3_ENDPOINT is set (scripts/ceph/start.sh), for Simple Registry only. */
 export const STORAGES: readonly StorageKind[] =
-  Deno.env.get("S3_ENDPOINT") && Deno.env.get("INTEROP_REGISTRY") !== "distribution"
+  envVar("S3_ENDPOINT") && envVar("INTEROP_REGISTRY") !== "distribution"
     ? ["fs", "memory", "s3"]
     : ["fs", "memory"];
 
@@ -41,7 +42,7 @@ export const STORAGES: readonly StorageKind[] =
  * which runs the same cases against Debian's docker-registry (used to develop the suite).
  */
 export const TARGET: RegistryKind = (() => {
-  const v = Deno.env.get("INTEROP_REGISTRY") ?? "simple";
+  const v = envVar("INTEROP_REGISTRY") ?? "simple";
   if (v !== "simple" && v !== "distribution") {
     throw new Error(
       `INTEROP_REGISTRY must be "simple" or "distribution", not ${JSON.stringify(v)}`,
@@ -53,7 +54,7 @@ export const TARGET: RegistryKind = (() => {
 /** What the target implements beyond what every registry here does. */
 export const TARGET_HAS_REFERRERS: boolean = TARGET === "simple"; // distribution 2.8 has no referrers API
 
-export const IN_CI: boolean = Deno.env.get("CI") === "true";
+export const IN_CI: boolean = envVar("CI") === "true";
 
 // ---------------------------------------------------------------------------------------------
 // Clients
@@ -69,7 +70,7 @@ export type Client = keyof typeof CLIENTS;
 
 /** Absolute path of an executable on PATH, or undefined. */
 export function which(bin: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+  for (const dir of (envVar("PATH") ?? "").split(":")) {
     if (!dir) continue;
     const path = `${dir}/${bin}`;
     try {
@@ -366,15 +367,15 @@ export class RegistryProcess implements AsyncDisposable {
         ...(opts.storage === "s3"
           ? [
             "--s3-endpoint",
-            Deno.env.get("S3_ENDPOINT")!,
+            envVar("S3_ENDPOINT")!,
             "--s3-bucket",
-            Deno.env.get("S3_BUCKET") ?? "registry",
+            envVar("S3_BUCKET") ?? "registry",
             "--s3-prefix",
             `interop-${crypto.randomUUID()}`,
             "--s3-access-key",
-            Deno.env.get("S3_ACCESS_KEY") ?? "",
+            envVar("S3_ACCESS_KEY") ?? "",
             "--s3-secret-key",
-            Deno.env.get("S3_SECRET_KEY") ?? "",
+            envVar("S3_SECRET_KEY") ?? "",
           ]
           : []),
       ];
@@ -459,7 +460,7 @@ export class RegistryProcess implements AsyncDisposable {
     clearTimeout(timer);
     await Promise.allSettled(this.#pumps);
     this.#child = undefined;
-    const keep = Deno.env.get("INTEROP_KEEP_LOGS"); // a directory: keep every registry's log there
+    const keep = envVar("INTEROP_KEEP_LOGS"); // a directory: keep every registry's log there
     if (keep) {
       await Deno.mkdir(keep, { recursive: true });
       const file = `${keep}/${this.label.replaceAll(/[^\w.-]+/g, "_")}-${
