@@ -9,12 +9,11 @@ import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
 import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3.ts";
 import {
+  type Descriptor,
   DOCKER_CONFIG,
   DOCKER_LAYER,
-  DOCKER_LIST,
   DOCKER_MANIFEST,
   OCI_CONFIG,
-  OCI_EMPTY,
   OCI_INDEX,
   OCI_LAYER,
   OCI_MANIFEST,
@@ -416,29 +415,11 @@ export function registryClient(url: string, defaults: HeadersInit = {}): Registr
 // ---------------------------------------------------------------------------------------------
 // Manifest builders
 
-export {
-  DOCKER_CONFIG,
-  DOCKER_LAYER,
-  DOCKER_LIST,
-  DOCKER_MANIFEST,
-  OCI_CONFIG,
-  OCI_EMPTY,
-  OCI_INDEX,
-  OCI_LAYER,
-  OCI_MANIFEST,
-};
+/** Media types, the Descriptor type and manifest parsing: the registry's own (src/oci/). */
+export * from "../src/oci/manifest.ts";
 
 /** The OCI empty descriptor's content, `{}`. */
 export const EMPTY_JSON = bytes("{}");
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  platform?: { architecture: string; os: string };
-}
 
 export const jsonBytes = (value: unknown): Uint8Array<ArrayBuffer> => bytes(JSON.stringify(value));
 

@@ -32,13 +32,14 @@ export const MAX_REFERENCES = 4096;
 /** JSON nesting a manifest may use: real ones nest 4 deep; annotations are flat string maps. */
 export const MAX_NESTING = 32;
 
-/** An OCI descriptor, as referrers lists return it. */
+/** An OCI descriptor (image-spec descriptor.md), as indexes and referrers lists hold it. */
 export interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
   artifactType?: string;
   annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string; variant?: string };
 }
 
 /** What a repository records of each manifest revision. */
