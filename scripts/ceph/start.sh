@@ -7,7 +7,8 @@
 #   set -a; . "${CEPH_DIR:-/tmp/simple-registry-ceph}/env"; set +a
 #   scripts/ceph/stop.sh               # kills exactly the PIDs it started, removes $CEPH_DIR
 #
-# Running it again while the cluster is up only prints the settings again.
+# Running it again while the cluster is up only prints the settings again (a cluster started by
+# an older version of this script, without tcp_nodelay, is restarted).
 # Knobs (env): CEPH_DIR (/tmp/simple-registry-ceph), RGW_PORT (7480), MON_PORT (3300, +1 for
 # msgr1), CEPH_STORE_BYTES (16 GiB, sparse), S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET (registry).
 set -Eeuo pipefail
@@ -32,11 +33,14 @@ done
 if [ -s "$CEPH_DIR/pids" ] && [ -s "$CEPH_DIR/env" ]; then
   alive=1
   while read -r _ pid; do kill -0 "$pid" 2>/dev/null || alive=0; done <"$CEPH_DIR/pids"
-  if [ "$alive" = 1 ] && curl -fsS -o /dev/null "$ENDPOINT/"; then
+  if [ "$alive" = 1 ] && ! grep -q 'tcp_nodelay=1' "$CEPH_DIR/ceph.conf" 2>/dev/null; then
+    echo "start.sh: the cluster in $CEPH_DIR runs without tcp_nodelay; restarting it" >&2
+  elif [ "$alive" = 1 ] && curl -fsS -o /dev/null "$ENDPOINT/"; then
     cat "$CEPH_DIR/env"
     exit 0
+  else
+    echo "start.sh: stale cluster in $CEPH_DIR; stopping it first" >&2
   fi
-  echo "start.sh: stale cluster in $CEPH_DIR; stopping it first" >&2
   CEPH_DIR=$CEPH_DIR "$HERE/stop.sh"
 fi
 for port in "$MON_PORT" "$((MON_PORT + 1))" "$RGW_PORT"; do
@@ -127,7 +131,9 @@ osd op num shards = 1
 osd op num threads per shard = 2
 
 [client.rgw.a]
-rgw frontends = beast endpoint=$HOST:$RGW_PORT
+# tcp_nodelay: without it every response with a body waits for the client's delayed ACK (Nagle on
+# RGW's side), ~40 ms per GET, which would dominate every S3 figure and test.
+rgw frontends = beast endpoint=$HOST:$RGW_PORT tcp_nodelay=1
 rgw thread pool size = 64
 rgw dynamic resharding = false
 rgw enable usage log = false
