@@ -10,6 +10,7 @@
 // sinks (bench/sink.ts) in the "ceilings" section.
 
 import { parseArgs } from "node:util";
+import { type HeyResult, runHey } from "./hey.ts";
 import { HttpConn } from "./http.ts";
 import {
   type Blob,
@@ -19,11 +20,11 @@ import {
   makePattern,
   manifestFor,
   MiB,
-  OCI_MANIFEST,
   pullBlob,
   pushBytes,
   pushChunked,
   pushMonolithic,
+  pushSmallImage,
   putManifest,
 } from "./oci.ts";
 import {
@@ -451,80 +452,11 @@ async function sectionChunked(s: Server): Promise<void> {
   }
 }
 
-interface HeyResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  ok: number;
-  other: number;
-  errors: number;
-}
-
-function parseHey(out: string): HeyResult {
-  const num = (re: RegExp) => {
-    const m = re.exec(out);
-    return m ? Number(m[1]) : NaN;
-  };
-  let ok = 0, other = 0, errors = 0;
-  const statusPart = out.split("Status code distribution:")[1] ?? "";
-  const [codes, errs] = statusPart.split("Error distribution:");
-  for (const m of codes.matchAll(/\[(\d+)\]\s+(\d+) responses/g)) {
-    if (m[1] === "200") ok += Number(m[2]);
-    else other += Number(m[2]);
-  }
-  for (const m of (errs ?? "").matchAll(/^\s*\[(\d+)\]/gm)) {
-    errors += Number(m[1]);
-  }
-  return {
-    rps: num(/Requests\/sec:\s+([\d.]+)/),
-    p50: num(/50%+ in ([\d.]+) secs/) * 1000,
-    p99: num(/99%+ in ([\d.]+) secs/) * 1000,
-    ok,
-    other,
-    errors,
-  };
-}
-
-async function runHey(
-  url: string,
-  method: string,
-  conc: number,
-  secs: number,
-): Promise<HeyResult> {
-  const o = await new Deno.Command("/usr/bin/hey", {
-    args: [
-      "-z",
-      `${secs}s`,
-      "-c",
-      String(conc),
-      "-m",
-      method,
-      "-H",
-      `Accept: ${OCI_MANIFEST}`,
-      url,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(o.stdout);
-  const r = parseHey(text);
-  if (!Number.isFinite(r.rps)) {
-    throw new Error(`hey output not understood:\n${text}\n${new TextDecoder().decode(o.stderr)}`);
-  }
-  return r;
-}
-
 async function sectionManifest(s: Server): Promise<void> {
   const repo = "bench/manifest";
   const c = new HttpConn(HOST, s.port);
   try {
-    const cfg = await pushBytes(c, repo, CONFIG_JSON);
-    const layer = blob(pattern, "manifest-layer", 0, 4096);
-    await pushMonolithic(c, repo, layer);
-    const m = manifestFor({ digest: cfg, size: CONFIG_JSON.length }, [
-      { digest: layer.digest, size: layer.length },
-    ]);
-    await putManifest(c, repo, "latest", m);
+    await pushSmallImage(c, repo, "latest", pattern);
   } catch (e) {
     for (const conc of [1, 16, 64]) {
       for (const method of ["HEAD", "GET"]) {

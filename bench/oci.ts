@@ -208,3 +208,19 @@ export const CONFIG_JSON = new TextEncoder().encode(JSON.stringify({
   rootfs: { type: "layers", diff_ids: [] },
   config: {},
 }));
+
+/** One small image tagged `tag` in `repo`: the config, a 4 KiB layer and the manifest. */
+export async function pushSmallImage(
+  c: HttpConn,
+  repo: string,
+  tag: string,
+  pattern: Uint8Array,
+): Promise<void> {
+  const config = await pushBytes(c, repo, CONFIG_JSON);
+  const layer = blob(pattern, "manifest-layer", 0, 4096);
+  await pushMonolithic(c, repo, layer);
+  const manifest = manifestFor({ digest: config, size: CONFIG_JSON.length }, [
+    { digest: layer.digest, size: layer.length },
+  ]);
+  await putManifest(c, repo, tag, manifest);
+}

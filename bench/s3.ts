@@ -1,8 +1,10 @@
 // S3 storage: a blob pushed and pulled through Simple Registry (--storage s3) vs. the same bytes
 // PUT/GET straight to the same S3 with the same client (aws4fetch); issue 7's ratio (target >= 0.8).
+// Manifest GET by tag on S3 vs. fs storage, side by side with `hey` (issue 17's figures).
 //
 //   scripts/ceph/start.sh && set -a && . /tmp/simple-registry-ceph/env && set +a
 //   deno run -A bench/s3.ts [--size MiB (1024)] [--runs N (1)] [--no-cross] [--keep]
+//     [--only blob,manifest] [--hey-duration S (5)]
 //
 // Direct, two ways: (1) fetch: aws4fetch's own fetch, multipart in 16 MiB parts, 2 in flight
 // (the driver's settings), from reused buffers; GET streamed and counted. (2) driver: the S3
@@ -10,14 +12,26 @@
 // registry minus HTTP in, hashing and the final server-side copy. Ratios use the faster. Registry: a separate `deno run main.ts` process; POST + PUT
 // with the body (monolithic), GET into a reused buffer (bench/oci.ts). "cross": PATCH on A, PUT
 // on B (B lacks A's running hash, so it re-reads the bytes from S3 to verify the digest).
-// MB = 10^6 bytes; each figure is the median over --runs.
+// MB = 10^6 bytes; each figure is the median over --runs. Manifest lookups: one image (config, a
+// 4 KiB layer, a manifest tagged `latest`) on each registry; hey GETs the tag for --hey-duration
+// seconds at 1 and 16 connections, fs and S3 runs alternating after a warm-up of each.
 
 import { parseArgs } from "node:util";
 import { AwsClient } from "aws4fetch";
 import { HttpConn, locationPath, patternSlices, withQuery } from "./http.ts";
-import { type Blob, blob, makePattern, MiB, pullBlob, pushMonolithic, startUpload } from "./oci.ts";
+import { type HeyResult, runHey } from "./hey.ts";
+import {
+  type Blob,
+  blob,
+  makePattern,
+  MiB,
+  pullBlob,
+  pushMonolithic,
+  pushSmallImage,
+  startUpload,
+} from "./oci.ts";
 import { peakRss, resetPeakRss } from "./proc.ts";
-import { freePort, HOST, spawnLogged } from "./servers.ts";
+import { freePort, HOST, type Server, spawnLogged, startSimpleRegistry } from "./servers.ts";
 import { createS3Driver } from "../src/storage/s3.ts";
 
 const { values: opt } = parseArgs({
@@ -27,9 +41,19 @@ const { values: opt } = parseArgs({
     runs: { type: "string", default: "1" },
     "no-cross": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    only: { type: "string", default: "blob,manifest" },
+    "hey-duration": { type: "string", default: "5" },
   },
   strict: true,
 });
+const only = new Set(opt.only.split(",").map((s) => s.trim()));
+for (const s of only) {
+  if (s !== "blob" && s !== "manifest") {
+    console.error(`unknown section ${s}; sections: blob, manifest`);
+    Deno.exit(2);
+  }
+}
+const HEY_SECONDS = Number(opt["hey-duration"]);
 const SIZE = Number(opt.size) * MiB;
 const RUNS = Math.max(1, Number(opt.runs));
 const PART = 16 * MiB;
@@ -209,7 +233,7 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
 const pattern = makePattern();
 const sink = new Uint8Array(4 * MiB);
 const a = await startRegistry("a");
-const b = opt["no-cross"] ? undefined : await startRegistry("b");
+const b = opt["no-cross"] || !only.has("blob") ? undefined : await startRegistry("b");
 const t: Record<string, number[]> = {};
 for (const k of ["directPut", "directGet", "driverPut", "driverGet", "push", "pull"]) t[k] = [];
 for (const k of ["putSame", "putCross"]) t[k] = [];
@@ -223,8 +247,10 @@ const bucket = {
 };
 const driver = createS3Driver({ ...bucket, prefix });
 let rss = 0;
+const lookups: { conc: number; fs: HeyResult[]; s3: HeyResult[] }[] = [];
+let fsRegistry: Server | undefined;
 try {
-  for (let run = 0; run < RUNS; run++) {
+  for (let run = 0; only.has("blob") && run < RUNS; run++) {
     const data = blob(pattern, `s3-bench-${Date.now()}`, run, SIZE);
     const key = `${prefix}/direct/${run}`;
     t.directPut.push(await timed(() => directPut(key, data)));
@@ -285,31 +311,81 @@ try {
       }
     }
   }
+  if (only.has("manifest")) {
+    fsRegistry = await startSimpleRegistry(
+      new URL("../main.ts", import.meta.url).pathname,
+      Deno.env.get("TMPDIR") ?? "/tmp",
+      opt.keep,
+    );
+    const targets = { fs: fsRegistry.port, s3: a.port };
+    for (const port of Object.values(targets)) {
+      const c = new HttpConn(HOST, port);
+      await pushSmallImage(c, "bench/manifest", "latest", pattern);
+      c.close();
+    }
+    for (const conc of [1, 16]) {
+      const row = { conc, fs: [] as HeyResult[], s3: [] as HeyResult[] };
+      for (const port of Object.values(targets)) await runHey(tagUrl(port), "GET", conc, 1);
+      for (let run = 0; run < RUNS; run++) {
+        for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) {
+          const r = await runHey(tagUrl(port), "GET", conc, HEY_SECONDS);
+          if (r.other + r.errors > 0) {
+            throw new Error(`hey on ${name}: ${r.other + r.errors} failed`);
+          }
+          row[name].push(r);
+        }
+      }
+      lookups.push(row);
+    }
+  }
 } finally {
   await a.stop();
   await b?.stop();
+  await fsRegistry?.stop();
   // Everything the bench wrote lives under its prefix.
   await createS3Driver(bucket).delete(prefix).catch((e) => console.error(`cleanup: ${e}`));
+}
+
+function tagUrl(port: number): string {
+  return `http://${HOST}:${port}/v2/bench/manifest/manifests/latest`;
 }
 
 const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.length ? median(v) : NaN]));
 const row = (label: string, s: number) =>
   `  ${label.padEnd(34)} ${s.toFixed(2).padStart(7)} s ${mbps(s).toFixed(1).padStart(8)} MB/s`;
-console.log(`S3 (${s3.endpoint}), blob ${SIZE / MiB} MiB, median of ${RUNS} run(s)`);
-const bestPut = Math.min(m.directPut, m.driverPut);
-const bestGet = Math.min(m.directGet, m.driverGet);
-console.log(row("direct PUT (aws4fetch fetch, multipart)", m.directPut));
-console.log(row("direct PUT (S3 driver append)", m.driverPut));
-console.log(row("registry push (POST + PUT body)", m.push));
-console.log(row("direct GET (aws4fetch fetch)", m.directGet));
-console.log(row("direct GET (S3 driver read)", m.driverGet));
-console.log(row("registry pull (GET blob)", m.pull));
-console.log(`  push ratio (registry/best direct throughput) ${(bestPut / m.push).toFixed(2)}`);
-console.log(`  pull ratio (registry/best direct throughput) ${(bestGet / m.pull).toFixed(2)}`);
-console.log(`  registry peak RSS during push+pull     ${(rss / MiB).toFixed(0)} MiB`);
-if (b) {
-  console.log(`  PUT ?digest= after PATCH, same instance  ${m.putSame.toFixed(2)} s`);
-  console.log(
-    `  PUT ?digest= after PATCH, other instance ${m.putCross.toFixed(2)} s (re-reads to hash)`,
-  );
+console.log(`S3 (${s3.endpoint}), median of ${RUNS} run(s)`);
+if (only.has("blob")) {
+  console.log(`blob ${SIZE / MiB} MiB`);
+  const bestPut = Math.min(m.directPut, m.driverPut);
+  const bestGet = Math.min(m.directGet, m.driverGet);
+  console.log(row("direct PUT (aws4fetch fetch, multipart)", m.directPut));
+  console.log(row("direct PUT (S3 driver append)", m.driverPut));
+  console.log(row("registry push (POST + PUT body)", m.push));
+  console.log(row("direct GET (aws4fetch fetch)", m.directGet));
+  console.log(row("direct GET (S3 driver read)", m.driverGet));
+  console.log(row("registry pull (GET blob)", m.pull));
+  console.log(`  push ratio (registry/best direct throughput) ${(bestPut / m.push).toFixed(2)}`);
+  console.log(`  pull ratio (registry/best direct throughput) ${(bestGet / m.pull).toFixed(2)}`);
+  console.log(`  registry peak RSS during push+pull     ${(rss / MiB).toFixed(0)} MiB`);
+  if (b) {
+    console.log(`  PUT ?digest= after PATCH, same instance  ${m.putSame.toFixed(2)} s`);
+    console.log(
+      `  PUT ?digest= after PATCH, other instance ${m.putCross.toFixed(2)} s (re-reads to hash)`,
+    );
+  }
+}
+if (lookups.length > 0) {
+  console.log(`manifest GET by tag (hey, ${HEY_SECONDS} s a run)`);
+  const cell = (rs: HeyResult[]) =>
+    `${median(rs.map((r) => r.rps)).toFixed(0).padStart(6)} req/s, p99 ${
+      median(rs.map((r) => r.p99)).toFixed(1).padStart(5)
+    } ms`;
+  for (const { conc, fs: onFs, s3: onS3 } of lookups) {
+    const ratio = median(onS3.map((r) => r.rps)) / median(onFs.map((r) => r.rps));
+    console.log(
+      `  c=${String(conc).padEnd(3)} fs ${cell(onFs)}   S3 ${cell(onS3)}   S3/fs ${
+        ratio.toFixed(3)
+      }`,
+    );
+  }
 }
