@@ -32,7 +32,7 @@ import {
 } from "./oci.ts";
 import { peakRss, resetPeakRss } from "./proc.ts";
 import { freePort, HOST, type Server, spawnLogged, startSimpleRegistry } from "./servers.ts";
-import { createS3Driver } from "../src/storage/s3.ts";
+import { createS3Driver } from "../src/storage/s3/driver.ts";
 
 const { values: opt } = parseArgs({
   args: Deno.args,

@@ -3,7 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
-import type { S3Options } from "./storage/s3.ts";
+import type { S3Options } from "./storage/s3/driver.ts";
 
 export const VERSION = "0.1.0";
 

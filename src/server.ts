@@ -12,7 +12,7 @@ import { type GcLoopSettings, startGcLoop } from "./maintenance/gc.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
-import { createS3Driver } from "./storage/s3.ts";
+import { createS3Driver } from "./storage/s3/driver.ts";
 
 export interface RunningServer extends AsyncDisposable {
   /** `http://host:port`, with the port actually bound. */

@@ -2,7 +2,7 @@
 // path-style rules, and the one-line errors for missing or wrong settings.
 
 import { parseCommand } from "../src/config.ts";
-import type { S3Options } from "../src/storage/s3.ts";
+import type { S3Options } from "../src/storage/s3/driver.ts";
 import { assert, assertEquals, assertMatch } from "./helpers.ts";
 
 function s3Of(args: string[], env: Record<string, string> = {}): S3Options | undefined {

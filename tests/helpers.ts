@@ -7,7 +7,7 @@ import { type RunningServer, startServer } from "../src/server.ts";
 import type { StorageDriver } from "../src/storage/driver.ts";
 import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
-import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3.ts";
+import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3/driver.ts";
 import {
   type Descriptor,
   DOCKER_CONFIG,

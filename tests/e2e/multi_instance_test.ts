@@ -3,7 +3,7 @@
 
 import { createState } from "../../src/store/state.ts";
 import { runGc } from "../../src/maintenance/gc.ts";
-import { createS3Driver } from "../../src/storage/s3.ts";
+import { createS3Driver } from "../../src/storage/s3/driver.ts";
 import {
   assert,
   assertEquals,

@@ -1,16 +1,16 @@
-// Owns the S3 driver's big-body requests: HTTP/1.1 written straight from the caller's buffer.
-// fetch() copies a Uint8Array body (16 MiB of fresh garbage per part); a socket write does not.
+// Owns the S3 client's big-body requests: HTTP/1.1 (RFC 9112) written from the caller's buffer
+// straight to a kept-alive socket: fetch() would copy each body (a fresh 16 MiB per part).
 
-import { concat } from "../bytes.ts";
+import { concat } from "../../bytes.ts";
 
 /** A finished response, its (small) body read whole. */
-export interface RawResponse {
+export interface SocketResponse {
   status: number;
   headers: Headers;
   body: Uint8Array;
 }
 
-export interface RawSender {
+export interface SocketSender {
   /** Sends one request with a known-length body on a kept-alive connection to `origin`. */
   send(
     method: string,
@@ -18,7 +18,7 @@ export interface RawSender {
     headers: Headers,
     body: Uint8Array,
     timeoutMs: number,
-  ): Promise<RawResponse>;
+  ): Promise<SocketResponse>;
   close(): void;
 }
 
@@ -38,7 +38,7 @@ interface Link {
   end: number;
 }
 
-export function createRawSender(origin: URL): RawSender {
+export function createSocketSender(origin: URL): SocketSender {
   const tls = origin.protocol === "https:";
   const hostname = origin.hostname.replace(/^\[|\]$/g, "");
   const port = Number(origin.port || (tls ? 443 : 80));
@@ -58,7 +58,7 @@ export function createRawSender(origin: URL): RawSender {
     target: string,
     headers: Headers,
     body: Uint8Array,
-  ): Promise<{ response: RawResponse; reusable: boolean }> {
+  ): Promise<{ response: SocketResponse; reusable: boolean }> {
     let head = `${method} ${target} HTTP/1.1\r\nhost: ${origin.host}\r\n`;
     headers.forEach((value, key) => {
       if (key !== "host" && key !== "content-length") head += `${key}: ${value}\r\n`;

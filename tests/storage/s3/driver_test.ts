@@ -1,87 +1,26 @@
 // Runs the shared StorageDriver suite against the S3 driver (Ceph RGW from scripts/ceph/start.sh),
-// plus what only S3 does: multipart streaming, segment assembly, configuration errors.
+// plus what only the S3 mapping does: append slots, plain objects over segments, ready() errors.
 
-import { NotFoundError } from "../../src/storage/driver.ts";
-import { createS3Driver, S3Error } from "../../src/storage/s3.ts";
+import { NotFoundError } from "../../../src/storage/driver.ts";
+import { createS3Driver, S3Error } from "../../../src/storage/s3/driver.ts";
 import {
   assert,
   assertEquals,
   assertRejects,
   bytes,
   concat,
-  randomBytes,
-  readAll,
   S3_IGNORE,
   S3_SETTINGS,
   S3_SKIP_REASON,
   s3Fixture,
   text,
-} from "../helpers.ts";
-import { driverSuite, reusedChunks } from "./driver_suite.ts";
+} from "../../helpers.ts";
+import { driverSuite } from "../driver_suite.ts";
 
 if (S3_IGNORE) console.log(S3_SKIP_REASON);
 else driverSuite("s3", () => Promise.resolve(s3Fixture()));
 
 const ignore = S3_IGNORE;
-const MiB = 1024 * 1024;
-
-Deno.test({
-  name: "s3 driver: appends bigger than a part stream as multipart and assemble on move",
-  ignore,
-  async fn() {
-    await using fixture = s3Fixture({ partSize: 5 * MiB, maxBuffers: 3 });
-    const { driver } = fixture;
-    const data = randomBytes(13 * MiB + 123, 5);
-    // 64 KiB chunks from one reused buffer, as a request body arrives.
-    const chunks = (from: number, to: number) => reusedChunks(data.subarray(from, to), 64 * 1024);
-    // A big segment, a small one, a big one, a tiny tail: copy, re-upload and copy paths.
-    const cuts = [0, 6 * MiB, 6 * MiB + 1000, 12 * MiB, data.length];
-    for (let i = 1; i < cuts.length; i++) {
-      assertEquals(await driver.append("u/data", chunks(cuts[i - 1], cuts[i])), cuts[i]);
-    }
-    assertEquals((await driver.stat("u/data")).size, data.length);
-    const range = await readAll(
-      await driver.read("u/data", { start: 6 * MiB - 10, end: 12 * MiB + 5 }),
-    );
-    assertEquals(range, data.slice(6 * MiB - 10, 12 * MiB + 5), "a range across segments");
-    await driver.move("u/data", "blobs/b");
-    assertEquals(await readAll(await driver.read("blobs/b")), data);
-    assertEquals(await driver.list("u"), []);
-  },
-});
-
-Deno.test({
-  name: "s3 driver: a streamed put bigger than a part is one object, or nothing when vetoed",
-  ignore,
-  async fn() {
-    await using fixture = s3Fixture({ partSize: 5 * MiB, maxBuffers: 3 });
-    const { driver } = fixture;
-    const data = randomBytes(12 * MiB + 7, 9);
-    await driver.put("blobs/p", reusedChunks(data, 64 * 1024));
-    assertEquals(await readAll(await driver.read("blobs/p")), data);
-    async function* vetoed() {
-      yield* reusedChunks(data, 64 * 1024);
-      throw new Error("digest mismatch");
-    }
-    await assertRejects(() => driver.put("blobs/q", vetoed()), Error, "digest mismatch");
-    await assertRejects(() => driver.stat("blobs/q"), NotFoundError);
-    assertEquals(await readAll(await driver.read("blobs/p")), data, "the earlier put is intact");
-  },
-});
-
-Deno.test({
-  name: "s3 driver: a lone appended segment moves by server-side copy",
-  ignore,
-  async fn() {
-    await using fixture = s3Fixture({ partSize: 5 * MiB });
-    const { driver } = fixture;
-    const data = randomBytes(11 * MiB, 8);
-    assertEquals(await driver.append("u/data", []), 0);
-    assertEquals(await driver.append("u/data", [data]), data.length);
-    await driver.move("u/data", "blobs/c");
-    assertEquals(await driver.get("blobs/c"), data);
-  },
-});
 
 Deno.test({
   name: "s3 driver: a second writer cannot claim an append slot already taken",
