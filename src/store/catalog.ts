@@ -21,19 +21,30 @@ const IO_POOL = 16;
 export type Visible = (name: string) => boolean;
 
 /**
- * Every repository that has held a manifest, sorted: one listing of the `_catalog/` index. A
- * store written before the index existed is walked once and the index filled in. Unshared
- * storage keeps the sorted names in memory after the first listing (this process writes every
- * entry), so a page costs what it returns; shared storage lists the index each time.
+ * Shared storage: how long a listing of the index serves pages before it is listed again, so
+ * that walking a large catalog page by page lists it once, not once a page. A repository first
+ * pushed through another instance shows here at most this much later.
  */
-export function sortedRepositories(state: StoreState): Promise<string[]> {
-  if (!state.cache) return loadCatalog(state);
-  // Set before the listing starts: an entry written after the listing read the folder is
-  // inserted by its writer (addToCatalog), which finds this promise.
-  state.catalog ??= loadCatalog(state).catch((error) => {
-    state.catalog = undefined;
-    throw error;
-  });
+export const SHARED_CATALOG_TTL = 10_000;
+
+/**
+ * Every repository that has held a manifest, sorted: one listing of the `_catalog/` index. A
+ * store written before the index existed is walked once and the index filled in. The sorted
+ * names stay in memory, so a page costs what it returns: for good on unshared storage (this
+ * process writes every entry), for SHARED_CATALOG_TTL when other instances write too.
+ */
+export function sortedRepositories(state: StoreState, now = Date.now()): Promise<string[]> {
+  const expired = !state.cache && now - state.catalogListedAt > SHARED_CATALOG_TTL;
+  if (!state.catalog || expired) {
+    // Set before the listing starts: an entry written after the listing read the folder is
+    // inserted by its writer (addToCatalog), which finds this promise.
+    state.catalogListedAt = now;
+    const loading: Promise<string[]> = loadCatalog(state).catch((error) => {
+      if (state.catalog === loading) state.catalog = undefined;
+      throw error;
+    });
+    state.catalog = loading;
+  }
   return state.catalog;
 }
 

@@ -60,8 +60,9 @@ export interface StoreState {
   /** Signing and ending of upload sessions (src/store/sessions.ts). */
   sessions: Sessions;
   uploadTtl: number;
-  /** The catalog's names, sorted, once listed (unshared storage only: src/store/catalog.ts). */
+  /** The catalog's names, sorted, once listed (src/store/catalog.ts), and when. */
   catalog?: Promise<string[]>;
+  catalogListedAt: number;
 }
 
 export const DEFAULT_UPLOAD_TTL = 24 * 60 * 60 * 1000;
@@ -90,6 +91,7 @@ export function createState(options: StoreOptions): StoreState {
     uploadHashes: createLru(MAX_UPLOAD_HASHES),
     sessions: createSessions(driver, uploadTtl),
     uploadTtl,
+    catalogListedAt: 0,
   };
 }
 
