@@ -1,8 +1,9 @@
 // Simple Registry vs. CNCF distribution, side by side (issue 4).
 //
 //   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
-//     concurrent,rss,ceilings] [--out bench/results.json] [--runs N]
+//     concurrent,rss,ceilings,auth] [--out bench/results.json] [--runs N]
 //     [--hey-duration S] [--no-dist] [--no-sr] [--sr-main PATH] [--keep]
+//     [--auth-base PATH]
 //
 // Every figure is the median over --runs timed runs after one warm-up run.
 // MB = 10^6 bytes. The client writes request bodies from one reused buffer
@@ -10,6 +11,7 @@
 // sinks (bench/sink.ts) in the "ceilings" section.
 
 import { parseArgs } from "node:util";
+import { type FloodResult, measureFlood, quantile, writeFloodHtpasswd } from "./auth.ts";
 import { type HeyResult, runHey } from "./hey.ts";
 import { HttpConn } from "./http.ts";
 import {
@@ -62,6 +64,7 @@ const { values: opt } = parseArgs({
     "no-dist": { type: "boolean", default: false },
     "no-sr": { type: "boolean", default: false },
     "sr-main": { type: "string" },
+    "auth-base": { type: "string" },
     "dist-no-cache": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "quiet-wait": { type: "string" },
@@ -77,6 +80,7 @@ const SECTIONS = [
   "concurrent",
   "rss",
   "ceilings",
+  "auth",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -85,6 +89,7 @@ if (opt.help) {
     `usage: deno run -A bench/main.ts [--quick] [--only ${
       SECTIONS.join(",")
     }]\n  [--out FILE] [--runs N] [--hey-duration SECONDS] [--no-dist] [--no-sr]\n  [--sr-main PATH] [--dist-no-cache] [--keep]\n` +
+      `  [--auth-base PATH]  the auth section also runs this main.ts (e.g. main's), for before/after\n` +
       `env BENCH_SR_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds deno flags for the registry`,
   );
   Deno.exit(0);
@@ -873,6 +878,92 @@ async function sectionCeilings(root: string): Promise<void> {
   }
 }
 
+/** The auth section's runs, one per server: its own servers, started with an htpasswd file. */
+const floods: { server: string; label: string; runs: FloodResult[] }[] = [];
+
+/**
+ * A logged-in user's GET /v2/ during a flood of Basic logins with fresh usernames at bcrypt cost 12
+ * (issue 18, finding 2), on Simple Registry, `--auth-base` (before/after) and distribution.
+ */
+async function sectionAuth(root: string): Promise<void> {
+  const htpasswd = `${root}/auth-htpasswd`;
+  await writeFloodHtpasswd(htpasswd);
+  const flags = ["--htpasswd", htpasswd];
+  const starters: [string, string, () => Promise<Server>][] = [];
+  if (!opt["no-sr"]) {
+    starters.push([
+      "sr",
+      "Simple Registry",
+      () => startSimpleRegistry(srMain, root, opt.keep, flags),
+    ]);
+  }
+  if (opt["auth-base"]) {
+    const base = opt["auth-base"];
+    starters.push(["base", `base ${base}`, () => startSimpleRegistry(base, root, opt.keep, flags)]);
+  }
+  if (!opt["no-dist"] && distInstalled()) {
+    const config = ["auth:", "  htpasswd:", "    realm: bench", `    path: ${htpasswd}`];
+    starters.push(["dist", "distribution", () => startDistribution(root, opt.keep, true, config)]);
+  }
+  const p50 = figure("auth_flood_p50", "cached user GET /v2/ p50, bcrypt-12 flood", "ms", "lower");
+  const p99 = figure(
+    "auth_flood_p99",
+    "cached user GET /v2/ p99, bcrypt-12 flood",
+    "ms",
+    "lower",
+    "≤ 50 ms",
+    atMost(50),
+  );
+  for (const [key, label, start] of starters) {
+    const s = await start();
+    const runs: FloodResult[] = [];
+    try {
+      log(`${label}: bcrypt flood, ${RUNS} runs`);
+      for (let r = 0; r < RUNS; r++) {
+        await waitQuiet();
+        runs.push(
+          await measureFlood(s.port, { quietMs: 2000, logins: 70, parallel: 8, pauseMs: 10 }),
+        );
+      }
+      if (key !== "base") {
+        p50.values[key] = stat(runs.map((run) => quantile(run.flood, 0.5)));
+        p99.values[key] = stat(runs.map((run) => quantile(run.flood, 0.99)));
+      }
+    } catch (e) {
+      (key === "base" ? p99.notes : p99.errors)[key] = String(e);
+      log(`${label}: bcrypt flood failed: ${e}`);
+    } finally {
+      await s.stop();
+      floods.push({ server: key, label, runs });
+    }
+  }
+}
+
+function floodTable(): string {
+  const rows = [[
+    "bcrypt-12 flood (70 logins, 8 at once)",
+    "quiet p50/p99 ms",
+    "flood p50/p99 ms",
+    "flood s",
+    "flood answers",
+    "user refused",
+  ]];
+  const ms = (xs: number[], q: number) => fmt(quantile(xs, q), "ms");
+  for (const { label, runs } of floods) {
+    runs.forEach((run, i) => {
+      rows.push([
+        `${label} run ${i + 1}`,
+        `${ms(run.quiet, 0.5)} / ${ms(run.quiet, 0.99)} (n=${run.quiet.length})`,
+        `${ms(run.flood, 0.5)} / ${ms(run.flood, 0.99)} (n=${run.flood.length})`,
+        run.floodSeconds.toFixed(1),
+        Object.entries(run.floodStatuses).map(([k, v]) => `${k}×${v}`).join(" "),
+        Object.entries(run.userRefused).map(([k, v]) => `${k}×${v}`).join(" ") || "none",
+      ]);
+    });
+  }
+  return pad(rows);
+}
+
 // ---------------------------------------------------------------- output
 
 function fmt(x: number | undefined, unit: string): string {
@@ -1033,7 +1124,7 @@ async function main(): Promise<number> {
   const info = await machineInfo();
   const skipped: string[] = [];
   try {
-    const needServers = [...SECTIONS].some((s) => s !== "ceilings" && want(s));
+    const needServers = [...SECTIONS].some((s) => s !== "ceilings" && s !== "auth" && want(s));
     if (needServers && !opt["no-sr"]) {
       let exists = false;
       try {
@@ -1098,6 +1189,7 @@ async function main(): Promise<number> {
     if (want("manifest")) await runSection("manifest", sectionManifest);
     for (const s of servers) await s.stop();
     if (want("ceilings")) await sectionCeilings(root);
+    if (want("auth")) await sectionAuth(root);
   } finally {
     await stopAll();
   }
@@ -1117,6 +1209,7 @@ async function main(): Promise<number> {
   if (Object.keys(ceilings).length) {
     console.log(`\nceilings (same client, same machine):\n${ceilingText()}`);
   }
+  if (floods.length) console.log(`\n${floodTable()}`);
   console.log(
     `\nwaited for a quiet machine ${quiet.waits} times, ${
       quiet.waitedSeconds.toFixed(1)
@@ -1154,6 +1247,7 @@ async function main(): Promise<number> {
       notes: f.notes,
     })),
     ceilings,
+    floods,
     sectionCpu,
     quietWaits: { ...quiet, maxPerRun: QUIET_WAIT, belowCores: QUIET_CORES },
     table: out,

@@ -124,6 +124,8 @@ export async function startSimpleRegistry(
   mainTs: string,
   root: string,
   keep: boolean,
+  /** More flags for the registry (e.g. --htpasswd for the auth section). */
+  flags: string[] = [],
 ): Promise<Server> {
   const dir = await Deno.makeTempDir({ dir: root, prefix: "sr-" });
   const dataDir = `${dir}/data`;
@@ -142,6 +144,7 @@ export async function startSimpleRegistry(
     "fs",
     "--data-dir",
     dataDir,
+    ...flags,
   ];
   const extraArgs = Deno.env.get("BENCH_SR_ARGS");
   if (extraArgs) args.splice(2, 0, ...extraArgs.split(" ").filter(Boolean));
@@ -206,6 +209,8 @@ export async function startDistribution(
   root: string,
   keep: boolean,
   cache: boolean,
+  /** More top-level config lines (e.g. an `auth:` block for the auth section). */
+  config: string[] = [],
 ): Promise<Server> {
   const dir = await Deno.makeTempDir({ dir: root, prefix: "dist-" });
   const port = freePort();
@@ -226,6 +231,7 @@ export async function startDistribution(
     "      enabled: false",
     "http:",
     `  addr: ${HOST}:${port}`,
+    ...config,
     "",
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.yml`, cfg);
