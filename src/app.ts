@@ -7,7 +7,7 @@ import type { Context } from "./http.ts";
 import { log } from "./log.ts";
 import type { Store } from "./store/store.ts";
 import { allowedMethods, matchRoute } from "./routes.ts";
-import type { Authorizer } from "./auth/auth.ts";
+import type { Authorizer } from "./auth/types.ts";
 
 /** `info` is Deno.serve's handler info: its `remoteAddr` feeds the brute-force limits. */
 export type App = (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;

@@ -4,25 +4,17 @@
 import { concat, reusedChunks } from "./bytes.ts";
 import { RegistryError } from "./errors.ts";
 import { requireName } from "./grammar.ts";
-import type { ByteBudget } from "./budget.ts";
 import type { Page, Store } from "./store/store.ts";
-import type { Access, Authorizer } from "./auth/auth.ts";
+import type { Access, Authorizer, AuthRequest } from "./auth/types.ts";
 
-export interface Context {
-  request: Request;
-  url: URL;
-  params: Record<string, string | undefined>;
+export interface Context extends AuthRequest {
   store: Store;
   /** HEAD is served by the GET handler; it must not open bodies it will not send. */
   head: boolean;
-  /** The client's address (for brute-force limits); absent in tests that call the app directly. */
-  remoteAddress?: string;
   /** Set when auth is on. */
   auth?: Authorizer;
   /** Who asks and what they may read; absent when auth is off (everything allowed). */
   access?: Access;
-  /** Bytes of request bodies that may be held in memory at once (readLimited). */
-  budget?: ByteBudget;
 }
 
 export type Handler = (ctx: Context) => Promise<Response>;
@@ -33,7 +25,7 @@ export function repositoryName(ctx: Context): string {
 }
 
 /** An absolute URL for a path, as the client reached us (through proxies too). */
-export function externalUrl(ctx: Context, pathAndQuery: string): string {
+export function externalUrl(ctx: AuthRequest, pathAndQuery: string): string {
   const first = (header: string) =>
     ctx.request.headers.get(header)?.split(",")[0].trim() || undefined;
   const proto = first("x-forwarded-proto") ?? ctx.url.protocol.slice(0, -1);
@@ -99,7 +91,10 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
  * may hold comes out of the app's byte budget first (its declared length, else `limit`): when
  * the budget is spent the request is 503 with Retry-After instead of another buffer.
  */
-export async function readLimited(ctx: Context, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+export async function readLimited(
+  ctx: Pick<Context, "request" | "budget">,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
   const { request } = ctx;
   const tooBig = () =>
     new RegistryError("SIZE_INVALID", `body exceeds ${limit} bytes`, { status: 413 });

@@ -15,13 +15,8 @@ import { deleteManifest, getManifest, putManifest } from "./api/manifests.ts";
 import { listTags } from "./api/tags.ts";
 import { listReferrers } from "./api/referrers.ts";
 import { listAllTags, listCatalog } from "./api/catalog.ts";
-import { tokenEndpoint } from "./auth/auth.ts";
-
-/**
- * What a request does, for access control: read, write or delete a repository, list the
- * registry, or `login` (the token endpoint, which checks credentials itself).
- */
-export type Action = "pull" | "push" | "delete" | "catalog" | "login";
+import { tokenEndpoint } from "./api/token.ts";
+import type { Action } from "./auth/types.ts";
 
 export interface Endpoint {
   handler: Handler;

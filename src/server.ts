@@ -2,7 +2,7 @@
 // Tests start it in-process with port 0; main.ts starts it from the command line.
 
 import { createApp } from "./app.ts";
-import type { Authorizer } from "./auth/auth.ts";
+import type { Authorizer } from "./auth/types.ts";
 import type { Config } from "./config.ts";
 import { log } from "./log.ts";
 import { createStore, type Store } from "./store/store.ts";

@@ -1,8 +1,8 @@
 // Owns the access policy: ordered JSON rules mapping users and groups to repository globs and actions.
 // Implements issue 5's per-repository access control (CNCF distribution has none of its own).
 
-/** What a policy can grant: the repository actions, plus listing the catalog. */
-export type PolicyAction = "pull" | "push" | "delete" | "catalog";
+import type { PolicyAction, User } from "./types.ts";
+
 const ACTIONS: readonly PolicyAction[] = ["pull", "push", "delete", "catalog"];
 
 interface Rule {
@@ -15,9 +15,6 @@ export interface Policy {
   groups: Map<string, Set<string>>;
   rules: Rule[];
 }
-
-/** Who asks: a user name, or undefined for an anonymous request. */
-export type User = string | undefined;
 
 /** No policy file: an authenticated user may do everything, an anonymous request nothing. */
 export const DEFAULT_POLICY: Policy = {

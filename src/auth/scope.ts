@@ -10,9 +10,6 @@ export interface ResourceActions {
   actions: string[];
 }
 
-/** Every action a `*` on a repository stands for. */
-export const REPOSITORY_ACTIONS = ["pull", "push", "delete"] as const;
-
 /**
  * Parses one or more scopes, space-separated. The name sits between the first colon and the
  * last one, so `repository:localhost:5000/app:pull` names `localhost:5000/app`. A resource class
@@ -66,4 +63,10 @@ export function scopeFor(action: string, name: string | undefined): ResourceActi
   if (action === "catalog") return { type: "registry", name: "catalog", actions: ["*"] };
   if (name === undefined || !isName(name)) return undefined;
   return { type: "repository", name, actions: action === "push" ? ["pull", "push"] : [action] };
+}
+
+/** The error detail naming the access a refused request needed (distribution's `detail`). */
+export function accessDetail(action: string, name: string | undefined) {
+  if (action === "catalog") return [{ Type: "registry", Name: "catalog", Action: "*" }];
+  return name === undefined ? undefined : [{ Type: "repository", Name: name, Action: action }];
 }

@@ -2,12 +2,8 @@
 // Basic/Bearer headers, and tokens fetched from the built-in token endpoint.
 
 import bcrypt from "bcryptjs";
-import {
-  type AuthConfig,
-  type Authorizer,
-  type AuthTuning,
-  createAuth,
-} from "../../src/auth/auth.ts";
+import { type AuthConfig, type AuthTuning, createAuth } from "../../src/auth/auth.ts";
+import type { Authorizer } from "../../src/auth/types.ts";
 import { type RunningServer, startServer, type Tls } from "../../src/server.ts";
 import type { StorageDriver } from "../../src/storage/driver.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
