@@ -3,6 +3,7 @@
 
 import { createByteBudget } from "./budget.ts";
 import { errorResponse, RegistryError } from "./errors.ts";
+import { type Cidr, type Client, resolveClient } from "./forwarded.ts";
 import type { Context } from "./http.ts";
 import { log } from "./log.ts";
 import type { Store } from "./store/store.ts";
@@ -17,6 +18,8 @@ export interface AppOptions {
   auth?: Authorizer;
   /** Bytes of small request bodies (manifests, token forms) held at once (default 64 MiB). */
   bodyBudget?: number;
+  /** Peers whose X-Forwarded-* headers are believed (--trusted-proxies). */
+  trustedProxies?: Cidr[];
 }
 
 const DEFAULT_BODY_BUDGET = 64 * 1024 * 1024;
@@ -29,10 +32,11 @@ export function createApp(store: Store, options: AppOptions = {}): App {
     const url = new URL(request.url);
     let response: Response;
     try {
-      const address = info?.remoteAddr && "hostname" in info.remoteAddr
+      const peer = info?.remoteAddr && "hostname" in info.remoteAddr
         ? info.remoteAddr.hostname
         : undefined;
-      response = await dispatch(request, url, { store, auth: options.auth, budget }, address);
+      const client = resolveClient(peer, request.headers, options.trustedProxies ?? []);
+      response = await dispatch(request, url, { store, auth: options.auth, budget }, client);
     } catch (error) {
       response = renderError(error, request, url, requestId);
     }
@@ -56,7 +60,7 @@ async function dispatch(
   request: Request,
   url: URL,
   app: Pick<Context, "store" | "auth" | "budget">,
-  remoteAddress: string | undefined,
+  client: Client,
 ): Promise<Response> {
   const match = matchRoute(url.pathname);
   if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
@@ -69,7 +73,15 @@ async function dispatch(
       headers: { allow: allowedMethods(match.route).join(", ") },
     });
   }
-  const ctx: Context = { ...app, request, url, params: match.params, head, remoteAddress };
+  const ctx: Context = {
+    ...app,
+    request,
+    url,
+    params: match.params,
+    head,
+    remoteAddress: client.address,
+    forwarded: client.forwarded,
+  };
   // Every route is checked here, before its handler runs (tests/auth walks ROUTES to prove it).
   if (ctx.auth) ctx.access = await ctx.auth.authorize(ctx, endpoint.action);
   const response = await endpoint.handler(ctx);

@@ -3,6 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
+import { parseCidrs } from "./forwarded.ts";
 import type { S3Options } from "./storage/s3/driver.ts";
 
 export const VERSION = "0.1.0";
@@ -34,6 +35,8 @@ export interface Config {
   /** HTTPS when both are set (PEM files). */
   tlsCert?: string;
   tlsKey?: string;
+  /** CIDR ranges of reverse proxies whose X-Forwarded-* headers are believed. */
+  trustedProxies: string[];
 }
 
 export type ParsedCommand =
@@ -98,6 +101,11 @@ export const FLAGS: readonly Flag[] = [
   { name: "token-cert", value: "FILE", help: "external token server's certificate (PEM)" },
   { name: "tls-cert", value: "FILE", help: "serve HTTPS with this certificate chain (PEM)" },
   { name: "tls-key", value: "FILE", help: "and this private key (PEM)" },
+  {
+    name: "trusted-proxies",
+    value: "CIDR,…",
+    help: "believe X-Forwarded-For/-Proto/-Host only from these peers",
+  },
   { name: "gc-interval", value: "D", help: "online GC every D, e.g. 1h (default off)" },
   { name: "gc-untagged", help: "GC also manifests no tag, index or subject reaches" },
   { name: "gc-grace", value: "D", help: "GC spares anything younger (default 1h)" },
@@ -196,6 +204,13 @@ export function parseCommand(
     return typeof value === "string" ? value : undefined;
   });
   if (typeof security === "string") return { kind: "error", message: security };
+  const trustedProxies = String(setting("trusted-proxies") ?? "").split(",").map((s) => s.trim())
+    .filter(Boolean);
+  try {
+    parseCidrs(trustedProxies.join(","));
+  } catch (error) {
+    return { kind: "error", message: `invalid --trusted-proxies: ${(error as Error).message}` };
+  }
   const durations: Record<string, number> = {};
   const defaults = { "gc-interval": "0", "gc-grace": "1h", "upload-ttl": "24h" } as const;
   for (const [flag, fallback] of Object.entries(defaults) as [keyof typeof defaults, string][]) {
@@ -219,6 +234,7 @@ export function parseCommand(
     uploadTtl: durations["upload-ttl"],
     ...(s3 && { s3 }),
     ...security,
+    trustedProxies,
   };
   if (command === "gc") return { kind: "gc", config, dryRun: values["dry-run"] === true };
   if (command === "fsck") return { kind: "fsck", config, repair: values.repair === true };

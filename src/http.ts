@@ -1,8 +1,9 @@
 // Owns the HTTP plumbing shared by the API modules: handler context, URLs, pagination, bodies.
-// Implements the spec's Location/Link rules (absolute URLs honouring X-Forwarded-*, RFC 5988 Link).
+// Implements the spec's Location/Link rules (absolute URLs as the client reached us, RFC 5988 Link).
 
 import { concat, reusedChunks } from "./bytes.ts";
 import { RegistryError } from "./errors.ts";
+import { isHost } from "./forwarded.ts";
 import { requireName } from "./grammar.ts";
 import type { Page, Store } from "./store/store.ts";
 import type { Access, Authorizer, AuthRequest } from "./auth/types.ts";
@@ -24,12 +25,14 @@ export function repositoryName(ctx: Context): string {
   return requireName(ctx.params.name ?? "");
 }
 
-/** An absolute URL for a path, as the client reached us (through proxies too). */
+/**
+ * An absolute URL for a path, as the client reached us: through a trusted proxy, the scheme and
+ * host it forwarded. A Host that is no host name is refused, never copied into a header.
+ */
 export function externalUrl(ctx: AuthRequest, pathAndQuery: string): string {
-  const first = (header: string) =>
-    ctx.request.headers.get(header)?.split(",")[0].trim() || undefined;
-  const proto = first("x-forwarded-proto") ?? ctx.url.protocol.slice(0, -1);
-  const host = first("x-forwarded-host") ?? ctx.request.headers.get("host") ?? ctx.url.host;
+  const proto = ctx.forwarded?.proto ?? ctx.url.protocol.slice(0, -1);
+  const host = ctx.forwarded?.host ?? ctx.request.headers.get("host") ?? ctx.url.host;
+  if (!isHost(host)) throw new RegistryError("UNSUPPORTED", "invalid Host header", { status: 400 });
   return `${proto}://${host}${pathAndQuery}`;
 }
 

@@ -4,6 +4,7 @@
 import { createApp } from "./app.ts";
 import type { Authorizer } from "./auth/types.ts";
 import type { Config } from "./config.ts";
+import { parseCidrs } from "./forwarded.ts";
 import { log } from "./log.ts";
 import { createStore, type Store } from "./store/store.ts";
 import { DEFAULT_UPLOAD_TTL } from "./store/state.ts";
@@ -67,6 +68,8 @@ export async function startServer(
     tls?: Tls;
     /** Bytes of small request bodies held in memory at once (src/app.ts). */
     bodyBudget?: number;
+    /** CIDR ranges whose X-Forwarded-* headers are believed. */
+    trustedProxies?: string[];
   },
 ): Promise<RunningServer> {
   // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
@@ -78,7 +81,12 @@ export async function startServer(
     sharedStorage: config.driver.kind === "s3",
     uploadTtl: config.uploadTtl,
   });
-  const app = createApp(store, { auth: config.auth, bodyBudget: config.bodyBudget });
+  const trustedProxies = parseCidrs((config.trustedProxies ?? []).join(","));
+  const app = createApp(store, {
+    auth: config.auth,
+    bodyBudget: config.bodyBudget,
+    trustedProxies,
+  });
   const abort = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve(

@@ -248,6 +248,8 @@ interface ServerOptions {
   uploadTtl?: number;
   /** Bytes of small request bodies held at once (src/app.ts). */
   bodyBudget?: number;
+  /** --trusted-proxies: peers whose X-Forwarded-* headers are believed. */
+  trustedProxies?: string[];
 }
 
 export async function withServer(
@@ -265,6 +267,7 @@ export async function withServer(
     deleteEnabled: options.deleteEnabled ?? true,
     uploadTtl: options.uploadTtl,
     bodyBudget: options.bodyBudget,
+    trustedProxies: options.trustedProxies,
     driver,
   });
   return {
@@ -541,17 +544,18 @@ export function serverTest(
 
 /**
  * Sends a request line verbatim over TCP (fetch would normalise `..` and percent-encodings),
- * and returns the status and body. HTTP/1.1 with `Connection: close`.
+ * and returns the status and body. HTTP/1.1 with `Connection: close`; `host` replaces the Host.
  */
 export async function rawRequest(
   url: string,
   method: string,
   target: string,
   body = "",
+  host?: string,
 ): Promise<{ status: number; head: string; body: string }> {
   const { hostname, port } = new URL(url);
   const conn = await Deno.connect({ hostname, port: Number(port) });
-  const request = `${method} ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+  const request = `${method} ${target} HTTP/1.1\r\nHost: ${host ?? `${hostname}:${port}`}\r\n` +
     `Connection: close\r\nContent-Length: ${bytes(body).length}\r\n\r\n${body}`;
   await conn.write(bytes(request));
   const response = text(await readAll(conn.readable));

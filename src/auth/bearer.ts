@@ -21,12 +21,17 @@ export interface BearerSetup {
   issuer?: TokenIssuer;
 }
 
+/** An RFC 9110 quoted-string: a value can never end the parameter early. */
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
 export function bearerAuthorizer(setup: BearerSetup): Authorizer {
   const { policy, service } = setup;
   const challenge = (req: AuthRequest, scope?: ResourceActions, error?: string) => {
-    let value = `Bearer realm="${setup.realm(req)}",service="${service}"`;
-    if (scope) value += `,scope="${formatScope(scope)}"`;
-    if (error) value += `,error="${error}"`;
+    let value = `Bearer realm=${quoted(setup.realm(req))},service=${quoted(service)}`;
+    if (scope) value += `,scope=${quoted(formatScope(scope))}`;
+    if (error) value += `,error=${quoted(error)}`;
     return { "www-authenticate": value };
   };
   const access = (token: VerifiedToken | undefined): Access => {

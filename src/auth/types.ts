@@ -2,6 +2,7 @@
 // Implements the actions of distribution's token scopes (docs/spec/auth/scope.md) as routes use them.
 
 import type { ByteBudget } from "../budget.ts";
+import type { Forwarded } from "../forwarded.ts";
 import type { TokenIssuer } from "./tokens.ts";
 
 /** Every action a `*` on a repository stands for. */
@@ -25,10 +26,15 @@ export interface AuthRequest {
   request: Request;
   url: URL;
   params: Record<string, string | undefined>;
-  /** The client's address (for brute-force limits); absent in tests that call the app directly. */
+  /**
+   * The client's address (for brute-force limits): the socket peer, or behind a trusted proxy the
+   * address it forwarded; absent in tests that call the app directly.
+   */
   remoteAddress?: string;
   /** Bytes of request bodies that may be held in memory at once (readLimited: token forms too). */
   budget?: ByteBudget;
+  /** The scheme and host a trusted proxy says the client reached (src/forwarded.ts). */
+  forwarded?: Forwarded;
 }
 
 /** Who a request comes from and what it may read, for handlers that filter or mount. */

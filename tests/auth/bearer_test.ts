@@ -2,7 +2,16 @@
 // insufficient tokens, the catalog grant, an external token server's JWKS.
 
 import * as jose from "jose";
-import { assertEquals, assertError, assertMatch, pushImage, tempDir } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertError,
+  assertMatch,
+  pushImage,
+  rawRequest,
+  type Res,
+  tempDir,
+} from "../helpers.ts";
 import { createAuth } from "../../src/auth/auth.ts";
 import { startServer } from "../../src/server.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
@@ -18,7 +27,12 @@ const POLICY = {
   ],
 };
 Deno.test("token: challenges name realm, service and scope", async () => {
-  await using s = await authServer({ mode: "token", users: USERS, policy: POLICY });
+  await using s = await authServer({
+    mode: "token",
+    users: USERS,
+    policy: POLICY,
+    trustedProxies: ["127.0.0.1"],
+  });
   const realm = `${s.url}/auth/token`;
   const base = await s.client().get("/v2/");
   assertError(base, 401, "UNAUTHORIZED");
@@ -45,6 +59,59 @@ Deno.test("token: challenges name realm, service and scope", async () => {
     /realm="https:\/\/reg\.example\/auth\/token"/,
   );
   assertError(await s.client(basic("alice", "alice-pw")).get("/v2/"), 401, "UNAUTHORIZED");
+});
+
+Deno.test("token: the realm is never built from a client's words, nor from an invalid host", async () => {
+  const evil = { "x-forwarded-proto": "https", "x-forwarded-host": 'evil.example"' };
+  const realmOf = (res: Res) =>
+    /^Bearer realm="((?:[^"\\]|\\.)*)",/.exec(res.headers.get("www-authenticate") ?? "")?.[1];
+  {
+    // Not a trusted proxy: X-Forwarded-* are ignored altogether.
+    await using s = await authServer({
+      mode: "token",
+      users: USERS,
+      trustedProxies: ["10.0.0.0/8"],
+    });
+    const res = await s.client({ ...evil, "x-forwarded-host": "evil.example" }).get("/v2/");
+    assertEquals(realmOf(res), `${s.url}/auth/token`);
+  }
+  await using s = await authServer({ mode: "token", users: USERS, trustedProxies: ["127.0.0.1"] });
+  // A trusted proxy forwarding an invalid host: the Host header is used instead.
+  const res = await s.client(evil).get("/v2/");
+  assertEquals(realmOf(res), `${s.url.replace("http:", "https:")}/auth/token`);
+  // An invalid Host header itself: 400, no challenge at all.
+  const raw = await rawRequest(s.url, "GET", "/v2/", "", 'evil.example"');
+  assertEquals(raw.status, 400, raw.head);
+  assert(!/www-authenticate/i.test(raw.head), raw.head);
+});
+
+Deno.test("token: challenge parameters are quoted-strings, escaped", async () => {
+  await using dir = await tempDir();
+  const { publicKey } = await jose.generateKeyPair("ES256", { extractable: true });
+  await Deno.writeTextFile(
+    `${dir.path}/jwks.json`,
+    JSON.stringify({ keys: [{ ...await jose.exportJWK(publicKey), kid: "k", alg: "ES256" }] }),
+  );
+  const auth = await createAuth({
+    auth: "token",
+    tokenRealm: 'https://auth.example/a"b\\c',
+    tokenIssuer: "i",
+    tokenService: 'svc"x',
+    tokenJwks: `${dir.path}/jwks.json`,
+  });
+  await using server = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    deleteEnabled: true,
+    driver: createMemoryDriver(),
+    auth,
+  });
+  const res = await fetch(`${server.url}/v2/`);
+  await res.body?.cancel();
+  assertEquals(
+    res.headers.get("www-authenticate"),
+    'Bearer realm="https://auth.example/a\\"b\\\\c",service="svc\\"x"',
+  );
 });
 
 Deno.test("token: expired, malformed and foreign tokens are invalid_token", async () => {

@@ -100,3 +100,19 @@ Deno.test("config auth: start-time errors are one clear line and exit 1", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("config auth: --trusted-proxies from flag or environment, checked", () => {
+  assertEquals(serve([]).trustedProxies, []);
+  assertEquals(serve(["--trusted-proxies", "10.0.0.0/8, ::1"]).trustedProxies, [
+    "10.0.0.0/8",
+    "::1",
+  ]);
+  assertEquals(
+    serve([], { REGISTRY_TRUSTED_PROXIES: "172.16.0.0/12" }).trustedProxies,
+    ["172.16.0.0/12"],
+  );
+  assertMatch(
+    error(["--trusted-proxies", "10.0.0.0/40"]),
+    /^invalid --trusted-proxies: "10\.0\.0\.0\/40" is not an address range/,
+  );
+});

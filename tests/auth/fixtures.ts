@@ -39,6 +39,8 @@ export interface AuthServerOptions {
   tuning?: AuthTuning;
   tls?: Tls;
   driver?: StorageDriver;
+  /** --trusted-proxies */
+  trustedProxies?: string[];
 }
 
 export async function authServer(options: AuthServerOptions): Promise<AuthServer> {
@@ -65,6 +67,7 @@ export async function authServer(options: AuthServerOptions): Promise<AuthServer
     driver,
     auth,
     tls: options.tls,
+    trustedProxies: options.trustedProxies,
   });
   return {
     url: server.url,

@@ -8,6 +8,7 @@ import {
   assertMatch,
   digest,
   pushImage,
+  rawRequest,
   serverTest,
 } from "../helpers.ts";
 
@@ -90,46 +91,70 @@ serverTest("wrong methods are 405 with Allow, HEAD listed wherever GET is", asyn
   }
 });
 
-serverTest("Location and Link honour X-Forwarded-Proto and X-Forwarded-Host", async (s) => {
-  const { client } = s;
-  const forwarded = { "x-forwarded-proto": "https", "x-forwarded-host": "registry.example:8443" };
-  const base = "https://registry.example:8443";
+serverTest(
+  "Location and Link honour X-Forwarded-Proto and -Host from a trusted proxy",
+  async (s) => {
+    const { client } = s;
+    const forwarded = { "x-forwarded-proto": "https", "x-forwarded-host": "registry.example:8443" };
+    const base = "https://registry.example:8443";
 
-  const start = await client.request("POST", "/v2/app/blobs/uploads/", { headers: forwarded });
+    const start = await client.request("POST", "/v2/app/blobs/uploads/", { headers: forwarded });
+    assertEquals(start.status, 202);
+    assertMatch(
+      start.headers.get("location"),
+      /^https:\/\/registry\.example:8443\/v2\/app\/blobs\/uploads\//,
+    );
+
+    const image = await pushImage(client, "app", "v1");
+    const put = await client.request("PUT", "/v2/app/manifests/v2", {
+      headers: { ...forwarded, "content-type": "application/vnd.oci.image.manifest.v1+json" },
+      body: image.manifest,
+    });
+    assertEquals(put.headers.get("location"), `${base}/v2/app/manifests/${image.digest}`);
+
+    const tags = await client.get("/v2/app/tags/list?n=1", forwarded);
+    assertEquals(tags.headers.get("link"), `<${base}/v2/app/tags/list?n=1&last=v1>; rel="next"`);
+
+    const catalog = await client.get("/v2/_catalog?n=1", {
+      "x-forwarded-proto": "https, http",
+      "x-forwarded-host": "first.example, second.example",
+    });
+    assertEquals(catalog.json(), { repositories: ["app"] });
+    assertEquals(catalog.headers.get("link"), null, "one repository: no next page");
+
+    const plain = await client.request("POST", "/v2/app/blobs/uploads/");
+    assert(plain.headers.get("location")!.startsWith(`${s.url}/v2/app/blobs/uploads/`));
+
+    // The first value of a comma-separated list is the client-facing one.
+    await pushImage(client, "other", "v1");
+    const two = await client.get("/v2/_catalog?n=1", {
+      "x-forwarded-proto": "https, http",
+      "x-forwarded-host": "first.example, second.example",
+    });
+    assertEquals(
+      two.headers.get("link"),
+      `<https://first.example/v2/_catalog?n=1&last=app>; rel="next"`,
+    );
+  },
+  { trustedProxies: ["127.0.0.1"] },
+);
+
+serverTest("X-Forwarded-* from a peer that is not a trusted proxy are ignored", async (s) => {
+  const forwarded = { "x-forwarded-proto": "https", "x-forwarded-host": "evil.example" };
+  const start = await s.client.request("POST", "/v2/app/blobs/uploads/", { headers: forwarded });
   assertEquals(start.status, 202);
-  assertMatch(
-    start.headers.get("location"),
-    /^https:\/\/registry\.example:8443\/v2\/app\/blobs\/uploads\//,
-  );
+  assert(start.headers.get("location")!.startsWith(`${s.url}/v2/app/blobs/uploads/`));
+}, { trustedProxies: ["10.0.0.0/8"] });
 
-  const image = await pushImage(client, "app", "v1");
-  const put = await client.request("PUT", "/v2/app/manifests/v2", {
-    headers: { ...forwarded, "content-type": "application/vnd.oci.image.manifest.v1+json" },
-    body: image.manifest,
+serverTest("a Host that is no host name is 400, never copied into Location", async (s) => {
+  for (const host of ['evil.example"', "user@evil.example"]) {
+    const res = await rawRequest(s.url, "POST", "/v2/app/blobs/uploads/", "", host);
+    assertEquals(res.status, 400, `${host}: ${res.head}`);
+    assert(!res.head.toLowerCase().includes("location:"), res.head);
+  }
+  // From a trusted proxy, an invalid X-Forwarded-Host falls back to the Host header.
+  const start = await s.client.request("POST", "/v2/app/blobs/uploads/", {
+    headers: { "x-forwarded-host": 'evil.example"' },
   });
-  assertEquals(put.headers.get("location"), `${base}/v2/app/manifests/${image.digest}`);
-
-  const tags = await client.get("/v2/app/tags/list?n=1", forwarded);
-  assertEquals(tags.headers.get("link"), `<${base}/v2/app/tags/list?n=1&last=v1>; rel="next"`);
-
-  const catalog = await client.get("/v2/_catalog?n=1", {
-    "x-forwarded-proto": "https, http",
-    "x-forwarded-host": "first.example, second.example",
-  });
-  assertEquals(catalog.json(), { repositories: ["app"] });
-  assertEquals(catalog.headers.get("link"), null, "one repository: no next page");
-
-  const plain = await client.request("POST", "/v2/app/blobs/uploads/");
-  assert(plain.headers.get("location")!.startsWith(`${s.url}/v2/app/blobs/uploads/`));
-
-  // The first value of a comma-separated list is the client-facing one.
-  await pushImage(client, "other", "v1");
-  const two = await client.get("/v2/_catalog?n=1", {
-    "x-forwarded-proto": "https, http",
-    "x-forwarded-host": "first.example, second.example",
-  });
-  assertEquals(
-    two.headers.get("link"),
-    `<https://first.example/v2/_catalog?n=1&last=app>; rel="next"`,
-  );
-});
+  assert(start.headers.get("location")!.startsWith(`${s.url}/v2/app/blobs/uploads/`));
+}, { trustedProxies: ["127.0.0.1"] });
