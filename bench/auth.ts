@@ -1,5 +1,6 @@
 // The bcrypt flood of issue 18 (finding 2): a logged-in user's GET /v2/ latency, quiet and while
-// `seq 70 | xargs -P8 curl -u 'u{}:pw'` sends Basic logins with fresh usernames at bcrypt cost 12.
+// `seq 70 | xargs -P8 curl -u 'u{}:pw'` sends Basic logins with fresh usernames at bcrypt cost 12,
+// from one address (as in the issue) or each from its own (127.0.0.2…71: no per-address limit).
 
 import bcrypt from "bcryptjs";
 import { HttpConn } from "./http.ts";
@@ -33,6 +34,8 @@ export interface FloodOptions {
   parallel: number;
   /** Pause between the legitimate user's requests: a client, not a load generator. */
   pauseMs: number;
+  /** Each login from its own loopback address, so that only the global bound holds them. */
+  spread: boolean;
 }
 
 export async function measureFlood(port: number, options: FloodOptions): Promise<FloodResult> {
@@ -54,8 +57,11 @@ export async function measureFlood(port: number, options: FloodOptions): Promise
     for (const until = performance.now() + options.quietMs; performance.now() < until;) {
       await once(quiet);
     }
-    const script = `seq ${options.logins} | xargs -P${options.parallel} -I{} ` +
-      `curl -so/dev/null -w '%{http_code}\\n' -u 'u{}:pw' http://${HOST}:${port}/v2/`;
+    // Logins u2…u71 from 127.0.0.2…71 when spread: Linux routes all of 127/8 to loopback.
+    const range = options.spread ? `2 ${options.logins + 1}` : String(options.logins);
+    const from = options.spread ? "--interface 127.0.0.{} " : "";
+    const script = `seq ${range} | xargs -P${options.parallel} -I{} curl -so/dev/null ` +
+      `-w '%{http_code}\\n' ${from}-u 'u{}:pw' http://${HOST}:${port}/v2/`;
     const t0 = performance.now();
     const child = new Deno.Command("sh", { args: ["-c", script], stdout: "piped" }).spawn();
     let running = true;

@@ -6,7 +6,8 @@ import { externalUrl } from "../http.ts";
 import { log } from "../log.ts";
 import { basicAuthorizer } from "./basic.ts";
 import { bearerAuthorizer } from "./bearer.ts";
-import { createPasswordCheck } from "./credentials.ts";
+import { type BcryptPool, type BcryptPoolOptions, createBcryptPool } from "./bcrypt_pool.ts";
+import { createPasswordCheck, type PasswordCheckOptions } from "./credentials.ts";
 import { type HtpasswdOptions, loadHtpasswd } from "./htpasswd.ts";
 import { createLimiter, type LimiterOptions } from "./limiter.ts";
 import { DEFAULT_POLICY, parsePolicy } from "./policy.ts";
@@ -28,6 +29,10 @@ export type AuthConfig = Pick<Config, AuthFields>;
 export interface AuthTuning {
   limits?: LimiterOptions;
   htpasswd?: HtpasswdOptions;
+  bcrypt?: BcryptPoolOptions;
+  /** A pool made by the caller (tests), used instead of one made from `bcrypt`. */
+  pool?: BcryptPool;
+  checks?: PasswordCheckOptions;
   tokenTtlSeconds?: number;
   now?: () => number;
 }
@@ -41,23 +46,26 @@ export async function createAuth(
   tuning: AuthTuning = {},
 ): Promise<Authorizer | undefined> {
   if (config.auth === "none") return undefined;
-  const htpasswd = config.htpasswd === undefined
+  // Workers start at the first password check, and stop when idle.
+  const pool = config.htpasswd === undefined
     ? undefined
-    : await loadHtpasswd(config.htpasswd, { now: tuning.now, ...tuning.htpasswd }).catch(
-      (error) => {
-        throw new Error(fileError("htpasswd", config.htpasswd!, error));
-      },
-    );
+    : tuning.pool ?? createBcryptPool(tuning.bcrypt);
+  const htpasswd = config.htpasswd === undefined ? undefined : await loadHtpasswd(
+    config.htpasswd,
+    { now: tuning.now, compare: pool!.compare, ...tuning.htpasswd },
+  ).catch((error) => {
+    throw new Error(fileError("htpasswd", config.htpasswd!, error));
+  });
   const policy = config.accessPolicy === undefined ? undefined : await readFile(
     "access policy",
     config.accessPolicy,
     parsePolicy,
   );
   const limiter = createLimiter({ now: tuning.now, ...tuning.limits });
-  const checkPassword = htpasswd && createPasswordCheck(htpasswd, limiter);
+  const checkPassword = htpasswd && createPasswordCheck(htpasswd, limiter, tuning.checks);
   if (config.auth === "basic") {
     if (!checkPassword) throw new Error("basic auth needs --htpasswd FILE");
-    return basicAuthorizer(checkPassword, policy ?? DEFAULT_POLICY);
+    return { ...basicAuthorizer(checkPassword, policy ?? DEFAULT_POLICY), close: pool!.close };
   }
 
   const service = config.tokenService ?? DEFAULT_TOKEN_SERVICE;
@@ -115,7 +123,7 @@ export async function createAuth(
   });
   const verifier = builtInVerifier(key, issuerName, service, tuning.now);
   const grantFrom = policy ?? DEFAULT_POLICY;
-  return bearerAuthorizer({
+  const bearer = bearerAuthorizer({
     realm: (req) => config.tokenRealm ?? externalUrl(req, "/auth/token"),
     service,
     verifier,
@@ -123,6 +131,7 @@ export async function createAuth(
     tokenEndpoint: tokenServer({ issuer, htpasswd, checkPassword, policy: grantFrom, service }),
     issuer,
   });
+  return { ...bearer, close: pool!.close };
 }
 
 async function readFile<T>(what: string, path: string, parse: (text: string) => T | Promise<T>) {

@@ -32,15 +32,19 @@ export function parseHtpasswd(text: string): Map<string, string> {
 export interface Htpasswd {
   /** Checks a password, in about the same time whether or not the user exists. */
   verify(user: string, password: string): Promise<boolean>;
+  /** Whether these exact credentials passed a check lately: no bcrypt, no limits needed. */
+  known(user: string, password: string): Promise<boolean>;
   /** Whether the user is (still) in the file. */
   has(user: string): Promise<boolean>;
 }
 
 export interface HtpasswdOptions {
-  /** How long a successful check is remembered (default 60 s). */
+  /** How long a successful check is remembered since its last use (default 60 s). */
   cacheTtlMs?: number;
   /** The file is stat'ed at most this often (default 1 s). */
   recheckMs?: number;
+  /** The bcrypt comparison; the server passes its worker pool (src/auth/bcrypt_pool.ts). */
+  compare?: (password: string, hash: string) => Promise<boolean>;
   now?: () => number;
 }
 
@@ -49,12 +53,15 @@ export async function loadHtpasswd(path: string, options: HtpasswdOptions = {}):
   const now = options.now ?? Date.now;
   const ttl = options.cacheTtlMs ?? 60_000;
   const recheckMs = options.recheckMs ?? 1000;
+  const compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
   let stamp = fileStamp(await Deno.stat(path));
   let entries = parseFile(await Deno.readTextFile(path), path);
+  let costliest = costliestHash(entries);
   let checkedAt = now();
-  let checking: Promise<void> | undefined;
+  let reloading: Promise<void> | undefined;
   const cache = new Map<string, number>();
-  const dummies = new Map<number, string>();
+  /** Checks under way, by credentials: concurrent logins of one client pay one bcrypt. */
+  const checking = new Map<string, Promise<boolean>>();
 
   const refresh = async () => {
     try {
@@ -62,6 +69,7 @@ export async function loadHtpasswd(path: string, options: HtpasswdOptions = {}):
       if (fileStamp(info) === stamp) return;
       const text = await Deno.readTextFile(path);
       entries = parseFile(text, path);
+      costliest = costliestHash(entries);
       stamp = fileStamp(info);
       cache.clear();
       log.info("htpasswd reloaded", { "file.path": path, "auth.users": entries.size });
@@ -75,40 +83,50 @@ export async function loadHtpasswd(path: string, options: HtpasswdOptions = {}):
   const current = async () => {
     if (now() - checkedAt >= recheckMs) {
       checkedAt = now();
-      checking ??= refresh().finally(() => checking = undefined);
+      reloading ??= refresh().finally(() => reloading = undefined);
     }
-    if (checking) await checking;
+    if (reloading) await reloading;
     return entries;
   };
-  const dummyHash = (cost: number) => {
-    let hash = dummies.get(cost);
-    if (!hash) {
-      hash = bcrypt.hashSync(crypto.randomUUID(), cost);
-      dummies.set(cost, hash);
+  /** The cache key of credentials: their hash with the stored entry's, so a change misses. */
+  const keyOf = (user: string, password: string, stored: string | undefined) =>
+    createHash("sha256").update(`${user}\0${password}\0${stored ?? ""}`).digest("base64");
+  const cached = (key: string) => {
+    const expiry = cache.get(key);
+    if (expiry === undefined || expiry <= now()) return false;
+    cache.set(key, now() + ttl);
+    return true;
+  };
+  const remember = (key: string) => {
+    if (cache.size >= 10_000) {
+      for (const [k, expiry] of cache) if (expiry <= now()) cache.delete(k);
+      if (cache.size >= 10_000) cache.clear();
     }
-    return hash;
+    cache.set(key, now() + ttl);
   };
 
   return {
     async verify(user, password) {
-      const table = await current();
-      const stored = table.get(user);
-      const key = createHash("sha256").update(`${user}\0${password}\0${stored ?? ""}`).digest(
-        "hex",
-      );
-      const cached = cache.get(key);
-      if (stored && cached !== undefined && cached > now()) return true;
-      // An unknown user costs one bcrypt too, at the file's own cost, so timing tells nothing.
-      const hash = stored ?? dummyHash(highestCost(table));
-      const ok = await bcrypt.compare(password, hash) && stored !== undefined;
-      if (ok) {
-        if (cache.size >= 10_000) {
-          for (const [k, expiry] of cache) if (expiry <= now()) cache.delete(k);
-          if (cache.size >= 10_000) cache.clear();
-        }
-        cache.set(key, now() + ttl);
+      const stored = (await current()).get(user);
+      const key = keyOf(user, password, stored);
+      if (stored && cached(key)) return true;
+      let check = checking.get(key);
+      if (!check) {
+        // An unknown user costs a bcrypt of the file's costliest hash, so timing tells nothing.
+        const hash = stored ?? costliest;
+        check = hash === undefined
+          ? Promise.resolve(false)
+          : compare(password, hash).then((ok) => ok && stored !== undefined);
+        checking.set(key, check);
+        check.finally(() => checking.delete(key)).catch(() => {});
       }
+      const ok = await check;
+      if (ok) remember(key);
       return ok;
+    },
+    async known(user, password) {
+      const stored = (await current()).get(user);
+      return stored !== undefined && cached(keyOf(user, password, stored));
     },
     async has(user) {
       return (await current()).has(user);
@@ -128,8 +146,12 @@ function fileStamp(info: Deno.FileInfo): string {
   return `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
 }
 
-function highestCost(entries: Map<string, string>): number {
-  let cost = 5;
-  for (const hash of entries.values()) cost = Math.max(cost, Number(BCRYPT.exec(hash)![1]));
-  return Math.min(cost, 14);
+function costliestHash(entries: Map<string, string>): string | undefined {
+  let costliest: string | undefined;
+  for (const hash of entries.values()) {
+    if (!costliest || Number(BCRYPT.exec(hash)![1]) > Number(BCRYPT.exec(costliest)![1])) {
+      costliest = hash;
+    }
+  }
+  return costliest;
 }

@@ -55,4 +55,6 @@ export interface Authorizer {
   tokenEndpoint?(req: AuthRequest): Promise<Response>;
   /** Signs an access token as the built-in server would (tests: expired tokens). */
   issuer?: TokenIssuer;
+  /** Stops the password-checking workers (idle ones stop by themselves). */
+  close?(): void;
 }

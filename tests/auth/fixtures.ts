@@ -79,6 +79,7 @@ export async function authServer(options: AuthServerOptions): Promise<AuthServer
     client: (headers = {}) => registryClient(server.url, headers),
     async [Symbol.asyncDispose]() {
       await server.shutdown(2000);
+      auth.close?.();
       await dir[Symbol.asyncDispose]();
     },
   };

@@ -106,7 +106,14 @@ Deno.test("auth routes: the table is what this test knows; only the token endpoi
 for (const mode of ["basic", "token"] as const) {
   Deno.test(`auth routes [${mode}]: no route answers without its right, and none touches storage`, async () => {
     const { driver, calls } = countingDriver();
-    await using s = await authServer({ mode, users: USERS, policy: POLICY, driver });
+    await using s = await authServer({
+      mode,
+      users: USERS,
+      policy: POLICY,
+      driver,
+      // One bad password per route: not a sprayer to slow down.
+      tuning: { limits: { address: { freeFailures: 100, maxFailures: 200 } } },
+    });
     const credentials = async (user: string, action: string): Promise<HeadersInit> => {
       if (mode === "basic") return basic(user, "pw");
       const scope = action === "catalog"
