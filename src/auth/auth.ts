@@ -46,15 +46,15 @@ export async function createAuth(
   tuning: AuthTuning = {},
 ): Promise<Authorizer | undefined> {
   if (config.auth === "none") return undefined;
+  const path = config.htpasswd;
   // Workers start at the first password check, and stop when idle.
-  const pool = config.htpasswd === undefined
-    ? undefined
-    : tuning.pool ?? createBcryptPool(tuning.bcrypt);
-  const htpasswd = config.htpasswd === undefined ? undefined : await loadHtpasswd(
-    config.htpasswd,
-    { now: tuning.now, compare: pool!.compare, ...tuning.htpasswd },
+  const pool = path === undefined ? undefined : tuning.pool ?? createBcryptPool(tuning.bcrypt);
+  const close = () => pool?.close();
+  const htpasswd = pool && await loadHtpasswd(
+    path!,
+    { now: tuning.now, compare: pool.compare, ...tuning.htpasswd },
   ).catch((error) => {
-    throw new Error(fileError("htpasswd", config.htpasswd!, error));
+    throw new Error(fileError("htpasswd", path!, error));
   });
   const policy = config.accessPolicy === undefined ? undefined : await readFile(
     "access policy",
@@ -65,7 +65,7 @@ export async function createAuth(
   const checkPassword = htpasswd && createPasswordCheck(htpasswd, limiter, tuning.checks);
   if (config.auth === "basic") {
     if (!checkPassword) throw new Error("basic auth needs --htpasswd FILE");
-    return { ...basicAuthorizer(checkPassword, policy ?? DEFAULT_POLICY), close: pool!.close };
+    return { ...basicAuthorizer(checkPassword, policy ?? DEFAULT_POLICY), close };
   }
 
   const service = config.tokenService ?? DEFAULT_TOKEN_SERVICE;
@@ -131,7 +131,7 @@ export async function createAuth(
     tokenEndpoint: tokenServer({ issuer, htpasswd, checkPassword, policy: grantFrom, service }),
     issuer,
   });
-  return { ...bearer, close: pool!.close };
+  return { ...bearer, close };
 }
 
 async function readFile<T>(what: string, path: string, parse: (text: string) => T | Promise<T>) {

@@ -15,17 +15,10 @@ import {
 import { createAuth } from "../../src/auth/auth.ts";
 import { startServer } from "../../src/server.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
-import { authServer, basic, bearer, fetchToken } from "./fixtures.ts";
+import { authServer, basic, bearer, fetchToken, TOKEN_POLICY, TOKEN_USERS } from "./fixtures.ts";
 
-const USERS = { alice: "alice-pw", bob: "bob-pw" };
-const POLICY = {
-  rules: [
-    { users: ["alice"], repositories: ["**"], actions: ["*"] },
-    { users: ["bob"], repositories: ["team/*"], actions: ["pull"] },
-    { users: ["anonymous"], repositories: ["public/**"], actions: ["pull"] },
-    { users: ["*"], actions: ["catalog"] },
-  ],
-};
+const USERS = TOKEN_USERS;
+const POLICY = TOKEN_POLICY;
 Deno.test("token: challenges name realm, service and scope", async () => {
   await using s = await authServer({
     mode: "token",
@@ -86,26 +79,8 @@ Deno.test("token: the realm is never built from a client's words, nor from an in
 });
 
 Deno.test("token: challenge parameters are quoted-strings, escaped", async () => {
-  await using dir = await tempDir();
-  const { publicKey } = await jose.generateKeyPair("ES256", { extractable: true });
-  await Deno.writeTextFile(
-    `${dir.path}/jwks.json`,
-    JSON.stringify({ keys: [{ ...await jose.exportJWK(publicKey), kid: "k", alg: "ES256" }] }),
-  );
-  const auth = await createAuth({
-    auth: "token",
-    tokenRealm: 'https://auth.example/a"b\\c',
-    tokenIssuer: "i",
-    tokenService: 'svc"x',
-    tokenJwks: `${dir.path}/jwks.json`,
-  });
-  await using server = await startServer({
-    port: 0,
-    host: "127.0.0.1",
-    deleteEnabled: true,
-    driver: createMemoryDriver(),
-    auth,
-  });
+  await using external = await externalTokenServer('https://auth.example/a"b\\c', "i", 'svc"x');
+  const { server } = external;
   const res = await fetch(`${server.url}/v2/`);
   await res.body?.cancel();
   assertEquals(
@@ -167,28 +142,14 @@ Deno.test("token: catalog needs registry:catalog:* and lists only pullable repos
 });
 
 Deno.test("token: external token server — JWKS file, issuer and service checked offline", async () => {
-  await using dir = await tempDir();
-  const { privateKey, publicKey } = await jose.generateKeyPair("ES256", { extractable: true });
-  await Deno.writeTextFile(
-    `${dir.path}/jwks.json`,
-    JSON.stringify({ keys: [{ ...await jose.exportJWK(publicKey), kid: "ext1", alg: "ES256" }] }),
+  await using external = await externalTokenServer(
+    "https://auth.example/token",
+    "ext-issuer",
+    "ext-registry",
   );
-  const auth = await createAuth({
-    auth: "token",
-    tokenRealm: "https://auth.example/token",
-    tokenIssuer: "ext-issuer",
-    tokenService: "ext-registry",
-    tokenJwks: `${dir.path}/jwks.json`,
-  });
-  await using server = await startServer({
-    port: 0,
-    host: "127.0.0.1",
-    deleteEnabled: true,
-    driver: createMemoryDriver(),
-    auth,
-  });
+  const { server, privateKey } = external;
   const sign = (claims: jose.JWTPayload, iss = "ext-issuer", aud = "ext-registry") =>
-    new jose.SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "ext1" }).setIssuer(iss)
+    new jose.SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "ext" }).setIssuer(iss)
       .setAudience(aud).setSubject("carol").setExpirationTime("2m").sign(privateKey);
   const get = async (path: string, token?: string) => {
     const res = await fetch(server.url + path, { headers: token ? bearer(token) : {} });
@@ -204,3 +165,35 @@ Deno.test("token: external token server — JWKS file, issuer and service checke
   assertEquals((await get("/v2/a/b/tags/list", await sign({}, "ext-issuer", "x"))).status, 401);
   assertEquals((await get("/auth/token")).status, 404, "no built-in token server");
 });
+
+/** A registry behind an external token server whose JWKS file holds one ES256 key, `ext`. */
+async function externalTokenServer(realm: string, issuer: string, service: string) {
+  const dir = await tempDir();
+  const { privateKey, publicKey } = await jose.generateKeyPair("ES256", { extractable: true });
+  await Deno.writeTextFile(
+    `${dir.path}/jwks.json`,
+    JSON.stringify({ keys: [{ ...await jose.exportJWK(publicKey), kid: "ext", alg: "ES256" }] }),
+  );
+  const auth = await createAuth({
+    auth: "token",
+    tokenRealm: realm,
+    tokenIssuer: issuer,
+    tokenService: service,
+    tokenJwks: `${dir.path}/jwks.json`,
+  });
+  const server = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    deleteEnabled: true,
+    driver: createMemoryDriver(),
+    auth,
+  });
+  return {
+    server,
+    privateKey,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -9,6 +9,17 @@ import type { StorageDriver } from "../../src/storage/driver.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
 import { assertEquals, type RegistryClient, registryClient, tempDir } from "../helpers.ts";
 
+/** The users and policy of the token-mode tests (bearer_test.ts, token_server_test.ts). */
+export const TOKEN_USERS = { alice: "alice-pw", bob: "bob-pw" };
+export const TOKEN_POLICY = {
+  rules: [
+    { users: ["alice"], repositories: ["**"], actions: ["*"] },
+    { users: ["bob"], repositories: ["team/*"], actions: ["pull"] },
+    { users: ["anonymous"], repositories: ["public/**"], actions: ["pull"] },
+    { users: ["*"], actions: ["catalog"] },
+  ],
+};
+
 /** An `htpasswd -B` line: bcrypt cost 5 with Apache's `$2y$` prefix. */
 export function htpasswdLine(user: string, password: string): string {
   return `${user}:${bcrypt.hashSync(password, 5).replace(/^\$2[ab]\$/, "$2y$")}`;

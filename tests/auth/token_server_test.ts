@@ -11,17 +11,10 @@ import {
   pushImage,
   randomBytes,
 } from "../helpers.ts";
-import { authServer, basic, bearer, fetchToken } from "./fixtures.ts";
+import { authServer, basic, bearer, fetchToken, TOKEN_POLICY, TOKEN_USERS } from "./fixtures.ts";
 
-const USERS = { alice: "alice-pw", bob: "bob-pw" };
-const POLICY = {
-  rules: [
-    { users: ["alice"], repositories: ["**"], actions: ["*"] },
-    { users: ["bob"], repositories: ["team/*"], actions: ["pull"] },
-    { users: ["anonymous"], repositories: ["public/**"], actions: ["pull"] },
-    { users: ["*"], actions: ["catalog"] },
-  ],
-};
+const USERS = TOKEN_USERS;
+const POLICY = TOKEN_POLICY;
 Deno.test("token: GET /auth/token grants what the policy allows; push and pull with it", async () => {
   await using s = await authServer({ mode: "token", users: USERS, policy: POLICY });
   const response = await fetch(
