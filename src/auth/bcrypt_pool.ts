@@ -1,6 +1,5 @@
-// Owns bcrypt off the event loop: a few Deno Workers compare passwords, with a bound on the checks
-// running or waiting, so that a flood of logins costs worker time, never the latency of requests.
-// Implements issue 18's "password checks off the main event loop, a global bound on checks in flight".
+// Owns bcrypt off the event loop: a few Deno Workers compare passwords, checks pending bounded.
+// Implements issue 18's password checks off the event loop, with a global bound on checks in flight.
 
 /** Thrown when the pool already holds as many checks as it may: the caller answers 503. */
 export class PoolBusyError extends Error {

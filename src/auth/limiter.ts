@@ -1,6 +1,5 @@
-// Owns brute-force protection: failed logins counted per (address, user) and per address across
-// users, slowed, then refused; in bounded tables where flooding evicts counters, never a block.
-// Implements issue 5's "slowed, then 429 TOOMANYREQUESTS with Retry-After" and issue 18's budget.
+// Owns brute-force limits: failures per (address, user) and per address, slowed, then blocked.
+// Implements issue 5's 429 TOOMANYREQUESTS with Retry-After, issue 18's budget across user names.
 
 import { createHash } from "node:crypto";
 import { formatIp, isV4, parseIp } from "../forwarded.ts";

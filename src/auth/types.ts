@@ -1,4 +1,4 @@
-// Owns the contract between the HTTP layer and auth: the actions routes ask for, who asks, the authorizer.
+// Owns the contract between HTTP and auth: the actions routes ask for, who asks, the authorizer.
 // Implements the actions of distribution's token scopes (docs/spec/auth/scope.md) as routes use them.
 
 import type { ByteBudget } from "../budget.ts";
