@@ -2,6 +2,15 @@
 // Implements the worker side of the pool's messages: {id, password, hash} → {id, ok} or {id, error}.
 
 import bcrypt from "bcryptjs";
+import { setPriority } from "node:os";
+
+// The lowest priority for this thread alone (Linux applies it per thread): when the machine is
+// busy, a login waits, the event loop serving requests does not.
+try {
+  setPriority(19);
+} catch {
+  // Not permitted here: bcrypt runs at the normal priority.
+}
 
 interface Job {
   id: number;

@@ -21,6 +21,26 @@ Deno.test("bcrypt pool: the real worker compares bcrypt hashes", async () => {
   }
 });
 
+Deno.test({
+  name: "bcrypt pool: the worker thread runs at the lowest priority, the event loop does not",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const pool = createBcryptPool({ workers: 1 });
+    try {
+      await pool.compare("x", bcrypt.hashSync("x", 4));
+      const nice = (task: string) => {
+        const stat = Deno.readTextFileSync(`/proc/${Deno.pid}/task/${task}/stat`);
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+      };
+      const tasks = [...Deno.readDirSync(`/proc/${Deno.pid}/task`)].map((entry) => entry.name);
+      assertEquals(nice(String(Deno.pid)), 0, "the main thread");
+      assert(tasks.some((task) => nice(task) === 19), "a thread at nice 19");
+    } finally {
+      pool.close();
+    }
+  },
+});
+
 Deno.test("bcrypt pool: checks are answered by the worker module, not the event loop", async () => {
   const pool = createBcryptPool({ workers: 1, workerUrl: FAKE });
   try {
