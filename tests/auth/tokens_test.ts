@@ -10,6 +10,7 @@ import {
   loadSigningKey,
 } from "../../src/auth/tokens.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers.ts";
+import { ecPrivateKeyPem, selfSignedEcCertificate } from "./x509.ts";
 
 const ACCESS = [{ type: "repository", name: "127.0.0.1:5000/a", actions: ["pull", "push"] }];
 
@@ -74,16 +75,11 @@ Deno.test("tokens: a refresh token is not an access token, and the reverse", asy
 });
 
 Deno.test("tokens: PEM keys — SEC1 and PKCS#8 P-256 accepted, other curves refused", async () => {
-  const openssl = (...args: string[]) =>
-    new TextDecoder().decode(new Deno.Command("openssl", { args }).outputSync().stdout);
-  const sec1 = openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout");
-  const key = await loadSigningKey(sec1);
+  const key = await loadSigningKey(ecPrivateKeyPem("P-256", "sec1"));
   assertEquals(key.publicJwk.crv, "P-256");
   assertEquals(key.publicJwk.d, undefined);
-  const pkcs8 = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256");
-  await loadSigningKey(pkcs8);
-  const p384 = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384");
-  await assertRejects(() => loadSigningKey(p384), Error, "P-256");
+  await loadSigningKey(ecPrivateKeyPem("P-256", "pkcs8"));
+  await assertRejects(() => loadSigningKey(ecPrivateKeyPem("P-384", "pkcs8")), Error, "P-256");
   await assertRejects(() => loadSigningKey("nonsense"), Error, "not a PEM private key");
 });
 
@@ -102,41 +98,21 @@ Deno.test("tokens: an external server's JWKS and certificate verify its tokens",
   assertEquals(await viaJwks.verify(token), { subject: "bob", access: ACCESS });
   assertThrows(() => jwksKeys({ json: "{}" }), Error, "keys");
 
-  // A self-signed certificate for an EC key made by openssl; its tokens are ES256.
-  const dir = await Deno.makeTempDir();
-  try {
-    const run = (...args: string[]) => {
-      const out = new Deno.Command("openssl", { args, cwd: dir }).outputSync();
-      assert(out.success, new TextDecoder().decode(out.stderr));
-    };
-    run(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      "k.pem",
-      "-out",
-      "c.pem",
-      "-subj",
-      "/CN=token",
-      "-days",
-      "1",
-    );
-    const signing = await loadSigningKey(await Deno.readTextFile(`${dir}/k.pem`));
-    const issued = await createIssuer({ key: signing, issuer: "ext", service: "svc" }).issue(
-      "bob",
-      [],
-    );
-    const cert = certificateKeys(await Deno.readTextFile(`${dir}/c.pem`));
-    assertEquals(cert.algorithms, ["ES256"]);
-    const viaCert = createVerifier({ issuer: "ext", service: "svc", ...cert });
-    assertEquals((await viaCert.verify(issued.token)).subject, "bob");
-    await assertRejects(() => viaCert.verify(token), Error);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  // A self-signed certificate for an EC key (as `openssl req -x509` makes); its tokens are ES256.
+  const { keyPem, certPem } = selfSignedEcCertificate("token");
+  const signing = await loadSigningKey(keyPem);
+  const issued = await createIssuer({ key: signing, issuer: "ext", service: "svc" }).issue(
+    "bob",
+    [],
+  );
+  const cert = certificateKeys(certPem);
+  assertEquals(cert.algorithms, ["ES256"]);
+  const viaCert = createVerifier({ issuer: "ext", service: "svc", ...cert });
+  assertEquals((await viaCert.verify(issued.token)).subject, "bob");
+  await assertRejects(() => viaCert.verify(token), Error);
+  // A certificate of another key does not verify these tokens.
+  const stranger = certificateKeys(selfSignedEcCertificate("other").certPem);
+  await assertRejects(() =>
+    createVerifier({ issuer: "ext", service: "svc", ...stranger }).verify(issued.token)
+  );
 });
