@@ -1,7 +1,7 @@
 // Simple Registry's entry point: parses flags and environment, starts the server, handles signals.
 // The only module that reads Deno.args or the environment, or exits.
 
-import { parseCommand, USAGE, VERSION } from "./src/config.ts";
+import { isLoopbackHost, parseCommand, USAGE, VERSION } from "./src/config.ts";
 import { flushLogs, log, setupLogging } from "./src/log.ts";
 import { createDriver, readTls, startServer } from "./src/server.ts";
 import { createAuth } from "./src/auth/auth.ts";
@@ -42,6 +42,12 @@ const [auth, tls] = await Promise.all([createAuth(config), readTls(config)]).cat
 // Storage that cannot be reached (an S3 bucket, keys, endpoint) or a taken port.
 const server = await startServer({ ...config, driver: createDriver(config), auth, tls })
   .catch(fail);
+if (config.auth === "none" && !isLoopbackHost(config.host)) {
+  log.warn(
+    "no authentication on a non-loopback address: anyone who can reach it may push and delete",
+    { "server.address": config.host, hint: "--htpasswd FILE or --auth token, or --host 127.0.0.1" },
+  );
+}
 
 const stop = async (signal: Deno.Signal) => {
   log.info("shutting down", { signal });

@@ -399,3 +399,13 @@ function parseS3(
     ...(env.AWS_SESSION_TOKEN && !text("s3-access-key") && { sessionToken: env.AWS_SESSION_TOKEN }),
   };
 }
+
+/**
+ * Whether an address to listen on is reachable from this machine only: `localhost`, 127.0.0.0/8
+ * or `::1`. Without auth, any other address lets whoever reaches it push and delete.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" ||
+    /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}

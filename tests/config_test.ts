@@ -1,7 +1,7 @@
 // Unit tests of src/config.ts parseCommand: defaults, REGISTRY_* fallback, flag over env, errors.
 // Compares only the core fields, so flags added later do not break these tests.
 
-import { type Config, envName, FLAGS, parseCommand } from "../src/config.ts";
+import { type Config, envName, FLAGS, isLoopbackHost, parseCommand } from "../src/config.ts";
 import { assert, assertEquals, assertMatch } from "./helpers.ts";
 
 const CORE = ["port", "host", "verbose", "storage", "dataDir", "deleteEnabled"] as const;
@@ -119,5 +119,14 @@ Deno.test("config: the README's flag table lists every flag and its environment 
     assert(section.includes(`\`--${flag.name}`), `README lists --${flag.name}`);
     const env = envName(flag);
     if (env) assert(section.includes(`\`${env}`), `README lists ${env} for --${flag.name}`);
+  }
+});
+
+Deno.test("config: isLoopbackHost — 127.0.0.0/8, ::1 and localhost only", () => {
+  for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "[::1]"]) {
+    assert(isLoopbackHost(host), host);
+  }
+  for (const host of ["0.0.0.0", "::", "[::]", "10.0.0.1", "192.168.1.2", "128.0.0.1", "example"]) {
+    assert(!isLoopbackHost(host), host);
   }
 });

@@ -3,6 +3,7 @@
 
 import { VERSION } from "../src/config.ts";
 import { assert, assertEquals, assertMatch, runMain, spawnRegistry, tempDir } from "./helpers.ts";
+import { htpasswdLine } from "./auth/fixtures.ts";
 
 const run = (args: string[], env: Record<string, string> = {}) => runMain(args, { env });
 
@@ -68,3 +69,21 @@ async function assertRefused(url: string) {
   }
   throw new Error("the server still answers after exiting");
 }
+
+Deno.test("main: no auth on a non-loopback --host logs one warning; loopback or auth does not", async () => {
+  await using dir = await tempDir("registry-main-");
+  const warnings = async (args: string[]) => {
+    const registry = await spawnRegistry(["--data-dir", dir.path, ...args]);
+    await (await fetch(`${registry.url}/v2/`)).body?.cancel();
+    await registry.stop();
+    return registry.lines.filter((l) => l.includes("anyone who can reach it may push and delete"));
+  };
+  const open = await warnings(["--host", "0.0.0.0"]);
+  assertEquals(open.length, 1, "one warning line for 0.0.0.0 without auth");
+  const record = JSON.parse(open[0]);
+  assertEquals([record.level, record["server.address"]], ["WARN", "0.0.0.0"]);
+  assertEquals(await warnings([]), [], "no warning on 127.0.0.1");
+  const htpasswd = `${dir.path}/htpasswd`;
+  await Deno.writeTextFile(htpasswd, `${htpasswdLine("alice", "secret")}\n`);
+  assertEquals(await warnings(["--host", "0.0.0.0", "--htpasswd", htpasswd]), [], "none with auth");
+});
