@@ -63,7 +63,7 @@ export const CLIENTS = {
   skopeo: { bin: "skopeo", pkg: "skopeo" },
   umoci: { bin: "umoci", pkg: "umoci" },
   podman: { bin: "podman", pkg: "podman" },
-  docker: { bin: "docker", pkg: "docker.io" }, // only the docker CLI is used, no engine
+  docker: { bin: "docker", pkg: "docker.io" }, // the CLI; case 9 starts its own engine (dockerd.ts)
   "docker-registry": { bin: "docker-registry", pkg: "docker-registry" },
 } as const;
 export type Client = keyof typeof CLIENTS;
@@ -294,6 +294,11 @@ export interface StartOptions {
   /** Parent directory for the registry's data and config (a session's temp dir). */
   dir: string;
   label?: string;
+  /**
+   * Starts Simple Registry with this command instead of `main.ts` with flags (the README's own
+   * command, say): given the fresh data dir, the command line, its cwd and extra environment.
+   */
+  command?: (dataDir: string) => { args: string[]; cwd: string; env: Record<string, string> };
 }
 
 /** A registry process on 127.0.0.1; everything it prints is kept, line by line. */
@@ -393,10 +398,12 @@ export class RegistryProcess implements AsyncDisposable {
       await Deno.writeTextFile(configPath, config);
       args = [bin, "serve", configPath];
     }
+    const custom = opts.command?.(dataDir);
+    if (custom) args = custom.args;
     const child = new Deno.Command(args[0], {
       args: args.slice(1),
-      cwd: dataDir,
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      cwd: custom?.cwd ?? dataDir,
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...custom?.env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -595,7 +602,7 @@ export class Session implements AsyncDisposable {
   /** Starts a registry (the target unless `kind` says otherwise), stopped with the session. */
   async registry(
     storage: StorageKind,
-    opts: { kind?: RegistryKind; label?: string } = {},
+    opts: Pick<StartOptions, "kind" | "label" | "command"> = {},
   ): Promise<RegistryProcess> {
     const reg = await RegistryProcess.start({ storage, dir: this.dir, ...opts });
     this.registries.push(reg);
