@@ -614,6 +614,8 @@ export interface RegistryProcess extends AsyncDisposable {
   url: string;
   /** Log lines read from stdout so far (stdout is drained in the background). */
   lines: string[];
+  /** Everything it wrote to stderr, once it has exited. */
+  stderr: Promise<string>;
   /** Sends a signal and resolves to the exit status. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -689,6 +691,7 @@ export async function spawnRegistry(args: string[]): Promise<RegistryProcess> {
     pid: process.pid,
     url,
     lines,
+    stderr,
     stop,
     [Symbol.asyncDispose]: () => stop().then(() => {}),
   };
