@@ -23,7 +23,9 @@ const WORKERS = Number(Deno.env.get("SOAK_WORKERS") ?? "4");
 const SETTLE_SECONDS = Number(Deno.env.get("SOAK_SETTLE_SECONDS") ?? "180");
 const SEED = Number(Deno.env.get("SOAK_SEED") ?? "1");
 const SAMPLE_MS = 5_000;
-const GC = { interval: "3s", grace: "2s", uploadTtl: "15s" };
+// Grace well above the slowest push here (a blob's commit to its manifest's PUT): with less, GC may
+// rightly sweep a pushed layer first and the push gets MANIFEST_BLOB_UNKNOWN (README: GC, rule 1).
+const GC = { interval: "3s", grace: "30s", uploadTtl: "15s" };
 const MiB = 1024 * 1024;
 
 /** How far above its baseline each figure may stay once the load is over and GC has run. */
