@@ -17,7 +17,7 @@ import {
   spawnRegistry,
   tempDir,
 } from "../helpers.ts";
-import { pullImage } from "../gc_helpers.ts";
+import { pullImage } from "../maintenance/gc_helpers.ts";
 import { htpasswdLine } from "../auth/fixtures.ts";
 import { describeRequest, exchange, type Outcome } from "./fuzz_http.ts";
 import {

@@ -16,7 +16,7 @@ import {
   spawnRegistry,
   tempDir,
 } from "../helpers.ts";
-import { prng, pullImage } from "../gc_helpers.ts";
+import { prng, pullImage } from "../maintenance/gc_helpers.ts";
 
 const SECONDS = Number(Deno.env.get("SOAK_SECONDS") ?? "300");
 const WORKERS = Number(Deno.env.get("SOAK_WORKERS") ?? "4");
