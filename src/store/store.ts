@@ -14,6 +14,7 @@ import {
   type StoredManifest,
 } from "./manifests.ts";
 import type { Page, PageOf } from "./page.ts";
+import { describeTags, describeUsage, type RepositoryUsage, type TagRecord } from "./describe.ts";
 import { listReferrers, type ReferrersQuery } from "./referrers.ts";
 import { createState, type StoreOptions, type StoreState } from "./state.ts";
 import { listTags, sortedTags } from "./tags.ts";
@@ -37,8 +38,10 @@ export type {
   PageOf,
   Reference,
   ReferrersQuery,
+  RepositoryUsage,
   Session,
   StoredManifest,
+  TagRecord,
   UploadBody,
   Visible,
 };
@@ -90,6 +93,13 @@ export interface Store {
     page: Page,
     visible?: Visible,
   ): Promise<PageOf<{ name: string; tags: string[] }>>;
+  /** Read-only figures for browsing (the web UI): when tags were pushed, what a repository holds. */
+  describe: {
+    /** Each tag's digest and last write; tags deleted meanwhile are left out. */
+    tags(name: string, tags: readonly string[]): Promise<TagRecord[]>;
+    /** The blobs linked into the repository with their sizes, and its manifest count. */
+    usage(name: string): Promise<RepositoryUsage>;
+  };
   /** The state maintenance (GC, fsck, expiry) works on: driver, locks, pins, caches. */
   state: StoreState;
 }
@@ -131,6 +141,10 @@ export function createStore(options: StoreOptions): Store {
         async (name) => ({ name, tags: await sortedTags(state, name) }),
       );
       return { items: repositories, next };
+    },
+    describe: {
+      tags: (name, tags) => describeTags(state, name, tags),
+      usage: (name) => describeUsage(state, name),
     },
     state,
   };
