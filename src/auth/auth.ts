@@ -130,6 +130,7 @@ export async function createAuth(
     policy: grantFrom,
     tokenEndpoint: tokenServer({ issuer, htpasswd, checkPassword, policy: grantFrom, service }),
     issuer,
+    checkPassword,
   });
   return { ...bearer, close };
 }

@@ -15,8 +15,13 @@ export function basicAuthorizer(checkPassword: PasswordCheck, policy: Policy): A
   };
   return {
     mode: "basic",
+    permits: (user, action, name) =>
+      name === undefined
+        ? action === "catalog" && allowsCatalog(policy, user)
+        : allows(policy, user, name, action),
+    checkPassword,
     async authorize(req, action) {
-      if (action === "login") return access(undefined);
+      if (action === "login" || action === "public") return access(undefined);
       const header = req.request.headers.get("authorization");
       let user: User;
       if (header !== null) {

@@ -4,7 +4,8 @@
 import { RegistryError } from "../errors.ts";
 import { requireName } from "../grammar.ts";
 import { log } from "../log.ts";
-import { allows, type Policy } from "./policy.ts";
+import type { PasswordCheck } from "./credentials.ts";
+import { allows, allowsCatalog, type Policy } from "./policy.ts";
 import { accessDetail, formatScope, grants, type ResourceActions, scopeFor } from "./scope.ts";
 import type { TokenIssuer, TokenVerifier, VerifiedToken } from "./tokens.ts";
 import type { Access, Authorizer, AuthRequest } from "./types.ts";
@@ -19,6 +20,8 @@ export interface BearerSetup {
   /** The built-in token server (src/auth/token_server.ts), when this process runs it. */
   tokenEndpoint?: (req: AuthRequest) => Promise<Response>;
   issuer?: TokenIssuer;
+  /** The built-in server's password check, for the web UI's sign-in. */
+  checkPassword?: PasswordCheck;
 }
 
 /** An RFC 9110 quoted-string: a value can never end the parameter early. */
@@ -49,8 +52,14 @@ export function bearerAuthorizer(setup: BearerSetup): Authorizer {
     mode: "token",
     issuer: setup.issuer,
     tokenEndpoint: setup.tokenEndpoint,
+    checkPassword: setup.checkPassword,
+    permits: policy &&
+      ((user, action, name) =>
+        name === undefined
+          ? action === "catalog" && allowsCatalog(policy, user)
+          : allows(policy, user, name, action)),
     async authorize(req, action) {
-      if (action === "login") return access(undefined);
+      if (action === "login" || action === "public") return access(undefined);
       const name = req.params.name === undefined ? undefined : requireName(req.params.name);
       const scope = scopeFor(action, name);
       const header = req.request.headers.get("authorization") ?? "";

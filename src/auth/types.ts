@@ -11,12 +11,13 @@ export type RepositoryAction = (typeof REPOSITORY_ACTIONS)[number];
 
 /**
  * What a request does, for access control: read, write or delete a repository, list the
- * registry, or `login` (the token endpoint, which checks credentials itself).
+ * registry, `login` (the token endpoint and the web UI's sign-in, which check credentials
+ * themselves), or `public` (the web UI's page and static files, which hold no data).
  */
-export type Action = RepositoryAction | "catalog" | "login";
+export type Action = RepositoryAction | "catalog" | "login" | "public";
 
-/** What a policy can grant: every action but `login`. */
-export type PolicyAction = Exclude<Action, "login">;
+/** What a policy can grant: every action but `login` and `public`. */
+export type PolicyAction = Exclude<Action, "login" | "public">;
 
 /** Who asks: a user name, or undefined for an anonymous request. */
 export type User = string | undefined;
@@ -57,4 +58,15 @@ export interface Authorizer {
   issuer?: TokenIssuer;
   /** Stops the password-checking workers (idle ones stop by themselves). */
   close?(): void;
+  /**
+   * What the access policy lets `user` do, for the web UI's sessions (which carry a user name,
+   * not credentials); `name` undefined asks about the registry (`catalog`). Absent where no
+   * policy decides (behind an external token server without a policy file): nothing is allowed.
+   */
+  permits?(user: User, action: PolicyAction, name?: string): boolean;
+  /**
+   * Checks a user name and password as a Basic login does, limits included (the web UI's
+   * sign-in); absent without an htpasswd file (behind an external token server).
+   */
+  checkPassword?(req: AuthRequest, credentials: { user: string; password: string }): Promise<void>;
 }
