@@ -7,8 +7,10 @@ import { type Cidr, type Client, resolveClient } from "./forwarded.ts";
 import type { Context } from "./http.ts";
 import { log } from "./log.ts";
 import type { Store } from "./store/store.ts";
-import { allowedMethods, matchRoute } from "./routes.ts";
+import { allowedMethods, type Match, matchRoute } from "./routes.ts";
 import type { Authorizer } from "./auth/types.ts";
+import { authorizeUi } from "./ui/session.ts";
+import { setUiHeaders, type Ui } from "./ui/state.ts";
 
 /** `info` is Deno.serve's handler info: its `remoteAddr` feeds the brute-force limits. */
 export type App = (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;
@@ -20,6 +22,8 @@ export interface AppOptions {
   bodyBudget?: number;
   /** Peers whose X-Forwarded-* headers are believed (--trusted-proxies). */
   trustedProxies?: Cidr[];
+  /** The web UI's state (src/ui/state.ts createUi); absent: no UI routes (--no-ui). */
+  ui?: Ui;
 }
 
 const DEFAULT_BODY_BUDGET = 64 * 1024 * 1024;
@@ -31,15 +35,18 @@ export function createApp(store: Store, options: AppOptions = {}): App {
     const requestId = crypto.randomUUID();
     const url = new URL(request.url);
     let response: Response;
+    const match = matchRoute(url.pathname, options.ui !== undefined);
     try {
       const peer = info?.remoteAddr && "hostname" in info.remoteAddr
         ? info.remoteAddr.hostname
         : undefined;
       const client = resolveClient(peer, request.headers, options.trustedProxies ?? []);
-      response = await dispatch(request, url, { store, auth: options.auth, budget }, client);
+      const app = { store, auth: options.auth, budget, ui: options.ui };
+      response = await dispatch(request, url, match, app, client);
     } catch (error) {
       response = renderError(error, request, url, requestId);
     }
+    if (match?.route.ui) setUiHeaders(response.headers);
     response.headers.set("docker-distribution-api-version", "registry/2.0");
     response.headers.set("x-request-id", requestId);
     log.info("request", {
@@ -59,10 +66,10 @@ export function createApp(store: Store, options: AppOptions = {}): App {
 async function dispatch(
   request: Request,
   url: URL,
-  app: Pick<Context, "store" | "auth" | "budget">,
+  match: Match | undefined,
+  app: Pick<Context, "store" | "auth" | "budget" | "ui">,
   client: Client,
 ): Promise<Response> {
-  const match = matchRoute(url.pathname);
   if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
   const head = request.method === "HEAD";
   const method = (head ? "GET" : request.method) as keyof typeof match.route.methods;
@@ -83,7 +90,11 @@ async function dispatch(
     forwarded: client.forwarded,
   };
   // Every route is checked here, before its handler runs (tests/auth walks ROUTES to prove it).
-  if (ctx.auth) ctx.access = await ctx.auth.authorize(ctx, endpoint.action);
+  if (ctx.auth) {
+    ctx.access = match.route.ui
+      ? await authorizeUi(ctx, endpoint.action)
+      : await ctx.auth.authorize(ctx, endpoint.action);
+  }
   const response = await endpoint.handler(ctx);
   if (head && response.body) {
     await response.body.cancel();

@@ -15,6 +15,8 @@ export interface Config {
   storage: "fs" | "memory" | "s3";
   dataDir: string;
   deleteEnabled: boolean;
+  /** Serve the web UI at / (src/ui/); --no-ui turns it off. */
+  ui: boolean;
   /** Online GC (src/gc.ts): ms between passes, 0 = off; grace and upload TTL in ms. */
   gcInterval: number;
   gcUntagged: boolean;
@@ -74,6 +76,7 @@ export const FLAGS: readonly Flag[] = [
   { name: "storage", value: "fs|memory|s3", help: "storage driver (default fs)" },
   { name: "data-dir", value: "DIR", help: "where fs storage keeps its data (default ./data)" },
   { name: "no-delete", help: "refuse every DELETE with 405 UNSUPPORTED" },
+  { name: "no-ui", help: "do not serve the web interface at / (the API stays)" },
   {
     name: "s3-endpoint",
     value: "URL",
@@ -228,6 +231,7 @@ export function parseCommand(
     storage,
     dataDir,
     deleteEnabled: !flagOn("no-delete"),
+    ui: !flagOn("no-ui"),
     gcInterval: durations["gc-interval"],
     gcUntagged: flagOn("gc-untagged"),
     gcGrace: durations["gc-grace"],

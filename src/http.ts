@@ -7,6 +7,7 @@ import { isHost } from "./forwarded.ts";
 import { requireName } from "./grammar.ts";
 import type { Page, Store } from "./store/store.ts";
 import type { Access, Authorizer, AuthRequest } from "./auth/types.ts";
+import type { Ui } from "./ui/state.ts";
 
 export interface Context extends AuthRequest {
   store: Store;
@@ -16,6 +17,8 @@ export interface Context extends AuthRequest {
   auth?: Authorizer;
   /** Who asks and what they may read; absent when auth is off (everything allowed). */
   access?: Access;
+  /** The web UI's state, for its routes (src/ui/state.ts); absent with --no-ui. */
+  ui?: Ui;
 }
 
 export type Handler = (ctx: Context) => Promise<Response>;

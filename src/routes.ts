@@ -17,6 +17,13 @@ import { listReferrers } from "./api/referrers.ts";
 import { listAllTags, listCatalog } from "./api/catalog.ts";
 import { tokenEndpoint } from "./api/token.ts";
 import type { Action } from "./auth/types.ts";
+import { servePage, serveStatic } from "./ui/assets.ts";
+import { listRepositories as uiRepositories, listTags as uiTags } from "./ui/browse.ts";
+import { diffManifests } from "./ui/diff.ts";
+import { listFiles } from "./ui/files.ts";
+import { deleteManifest as uiDeleteManifest, describeManifest } from "./ui/image.ts";
+import { getSession, signIn, signOut } from "./ui/session.ts";
+import { storageReport } from "./ui/storage.ts";
 
 export interface Endpoint {
   handler: Handler;
@@ -31,6 +38,11 @@ export interface Route {
   literals: string[];
   /** HEAD is served by GET's handler. */
   methods: Partial<Record<"GET" | "POST" | "PUT" | "PATCH" | "DELETE", Endpoint>>;
+  /**
+   * Part of the web UI (src/ui/): absent with --no-ui, authorized by the UI's session cookie
+   * or the API's own credentials (src/ui/session.ts), answered with the UI's security headers.
+   */
+  ui?: true;
 }
 
 // `:name(.+)` is greedy: names may hold slashes, and the fixed tail after it decides the route.
@@ -40,6 +52,11 @@ const route = (spec: string, pathname: string, methods: Route["methods"]): Route
   literals: pathname.split(/:\w+(?:\([^)]*\))?/).filter(Boolean),
   methods,
 });
+const uiRoute = (spec: string, pathname: string, methods: Route["methods"]): Route => ({
+  ...route(spec, pathname, methods),
+  ui: true,
+});
+const page = { GET: { handler: servePage, action: "public" } } as const;
 
 export const ROUTES: Route[] = [
   route("end-1", "/v2/", { GET: { handler: checkVersion, action: "pull" } }),
@@ -72,6 +89,36 @@ export const ROUTES: Route[] = [
     GET: { handler: tokenEndpoint, action: "login" },
     POST: { handler: tokenEndpoint, action: "login" },
   }),
+  // The web UI (issue 14): its page, its files, and the JSON its page reads (src/ui/).
+  uiRoute("ui-page", "/", page),
+  uiRoute("ui-page-storage", "/ui/storage", page),
+  uiRoute("ui-page-login", "/ui/login", page),
+  uiRoute("ui-page-repository", "/ui/r/:name(.+)", page),
+  uiRoute("ui-page-files", "/ui/files/:name(.+)", page),
+  uiRoute("ui-page-diff", "/ui/diff/:name(.+)", page),
+  uiRoute("ui-static", "/ui/static/:file(.+)", {
+    GET: { handler: serveStatic, action: "public" },
+  }),
+  uiRoute("ui-session", "/ui/api/session", {
+    GET: { handler: getSession, action: "public" },
+    POST: { handler: signIn, action: "login" },
+    DELETE: { handler: signOut, action: "public" },
+  }),
+  uiRoute("ui-repositories", "/ui/api/repositories", {
+    GET: { handler: uiRepositories, action: "catalog" },
+  }),
+  uiRoute("ui-storage", "/ui/api/storage", { GET: { handler: storageReport, action: "catalog" } }),
+  uiRoute("ui-tags", "/ui/api/r/:name(.+)/tags", { GET: { handler: uiTags, action: "pull" } }),
+  uiRoute("ui-diff", "/ui/api/r/:name(.+)/diff", {
+    GET: { handler: diffManifests, action: "pull" },
+  }),
+  uiRoute("ui-files", "/ui/api/r/:name(.+)/blobs/:digest/files", {
+    GET: { handler: listFiles, action: "pull" },
+  }),
+  uiRoute("ui-manifest", "/ui/api/r/:name(.+)/manifests/:reference", {
+    GET: { handler: describeManifest, action: "pull" },
+    DELETE: { handler: uiDeleteManifest, action: "delete" },
+  }),
 ];
 
 export interface Match {
@@ -79,8 +126,10 @@ export interface Match {
   params: Record<string, string | undefined>;
 }
 
-export function matchRoute(pathname: string): Match | undefined {
+/** The route a path takes; the UI's routes only when `ui` (not with --no-ui). */
+export function matchRoute(pathname: string, ui = true): Match | undefined {
   for (const route of ROUTES) {
+    if (route.ui && !ui) continue;
     // URLPattern.exec is the costly part of a manifest HEAD; most routes fail this test first.
     if (!route.literals.every((literal) => pathname.includes(literal))) continue;
     const result = route.pattern.exec({ pathname });

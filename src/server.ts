@@ -14,6 +14,7 @@ import type { StorageDriver } from "./storage/driver.ts";
 import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
 import { createS3Driver } from "./storage/s3/driver.ts";
+import { createUi } from "./ui/state.ts";
 
 export interface RunningServer extends AsyncDisposable {
   /** `http://host:port`, with the port actually bound. */
@@ -70,6 +71,8 @@ export async function startServer(
     bodyBudget?: number;
     /** CIDR ranges whose X-Forwarded-* headers are believed. */
     trustedProxies?: string[];
+    /** The web UI at / (default on; src/ui/). */
+    ui?: boolean;
   },
 ): Promise<RunningServer> {
   // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
@@ -82,10 +85,12 @@ export async function startServer(
     uploadTtl: config.uploadTtl,
   });
   const trustedProxies = parseCidrs((config.trustedProxies ?? []).join(","));
+  const ui = config.ui === false ? undefined : createUi(store, { gc: gcSettings(config) });
   const app = createApp(store, {
     auth: config.auth,
     bodyBudget: config.bodyBudget,
     trustedProxies,
+    ui,
   });
   const abort = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
