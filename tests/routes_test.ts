@@ -56,7 +56,6 @@ Deno.test("routes: the literal pre-check keeps each pattern's fixed pieces", () 
 Deno.test("routes: unknown paths match nothing", () => {
   for (
     const path of [
-      "/",
       "/v2",
       "/v1/",
       "/v2/a",
@@ -72,6 +71,29 @@ Deno.test("routes: unknown paths match nothing", () => {
   ) {
     assertEquals(matchRoute(path), undefined, path);
   }
+});
+
+Deno.test("routes: the web UI's paths, and none of them without the UI (--no-ui)", () => {
+  const cases: [string, string, Record<string, string>][] = [
+    ["/", "ui-page", {}],
+    ["/ui/r/team/app", "ui-page-repository", { name: "team/app" }],
+    ["/ui/r/team/app:1.0", "ui-page-repository", { name: "team/app:1.0" }],
+    ["/ui/static/pages/image.js", "ui-static", { file: "pages/image.js" }],
+    ["/ui/api/r/a/b/tags", "ui-tags", { name: "a/b" }],
+    [`/ui/api/r/a/manifests/${D}`, "ui-manifest", { name: "a", reference: D }],
+    [`/ui/api/r/x/tags/manifests/v1`, "ui-manifest", { name: "x/tags", reference: "v1" }],
+    [`/ui/api/r/a/blobs/${D}/files`, "ui-files", { name: "a", digest: D }],
+  ];
+  for (const [path, spec, params] of cases) {
+    const match = matchRoute(path);
+    assert(match?.route.ui, `${path} is a UI route`);
+    assertEquals(match.route.spec, spec, path);
+    const got = Object.fromEntries(Object.entries(match.params).filter(([, v]) => v !== undefined));
+    assertEquals(got, params, `${path} params`);
+    assertEquals(matchRoute(path, false), undefined, `${path} without the UI`);
+  }
+  assertEquals(matchRoute("/ui/api/nothing"), undefined);
+  assertEquals(matchRoute("/v2/a/manifests/v1", false)?.route.spec, "end-3/7/9");
 });
 
 Deno.test("routes: methods, actions and Allow (HEAD wherever GET is)", () => {

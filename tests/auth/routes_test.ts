@@ -13,6 +13,7 @@ const SAMPLES: Record<string, string> = {
   digest: `sha256:${"a".repeat(64)}`,
   uuid: "0b0e9e3c-5c4b-4c8e-9d1e-3f2a1b0c9d8e",
   reference: "latest",
+  file: "app.js",
 };
 
 /** A concrete path for a route's pattern; an unknown parameter fails the test (add a sample). */
@@ -75,14 +76,25 @@ async function send(url: string, method: string, path: string, headers: HeadersI
   );
 }
 
-Deno.test("auth routes: the table is what this test knows; only the token endpoint is `login`", () => {
+/** Routes that check credentials themselves, and those that need none (they hold no data). */
+const LOGIN = ["/auth/token", "/ui/api/session"];
+const PUBLIC = ["ui-page", "ui-page-storage", "ui-page-login", "ui-page-repository"]
+  .concat(["ui-page-files", "ui-page-diff", "ui-static", "ui-session"]);
+
+Deno.test("auth routes: the table is what this test knows; only sign-ins are `login`", () => {
   for (const endpoint of ENDPOINTS) {
     assert(
-      ["pull", "push", "delete", "catalog", "login"].includes(endpoint.action),
+      ["pull", "push", "delete", "catalog", "login", "public"].includes(endpoint.action),
       `${endpoint.spec} ${endpoint.method}: unknown action ${endpoint.action}`,
     );
     if (endpoint.action === "login") {
-      assertEquals(endpoint.path, "/auth/token", `only the token endpoint checks its own creds`);
+      assert(
+        LOGIN.includes(endpoint.path),
+        `${endpoint.path}: only sign-ins check their own creds`,
+      );
+    }
+    if (endpoint.action === "public") {
+      assert(PUBLIC.includes(endpoint.spec), `${endpoint.spec} is public: it must hold no data`);
     }
   }
   const covered = new Set(ENDPOINTS.map((e) => e.spec));
@@ -137,7 +149,7 @@ for (const mode of ["basic", "token"] as const) {
 
     let walked = 0;
     for (const endpoint of ENDPOINTS) {
-      if (endpoint.action === "login") continue;
+      if (endpoint.action === "login" || endpoint.action === "public") continue;
       const what = `${endpoint.method} ${endpoint.path} (${endpoint.action})`;
       const before = calls();
       refusals(await send(s.url, endpoint.method, endpoint.path, {}), `anonymous ${what}`, true);
