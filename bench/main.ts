@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { type FloodResult, measureFlood, quantile, writeFloodHtpasswd } from "./auth.ts";
 import { type HeyResult, runHey } from "./hey.ts";
 import { HttpConn } from "./http.ts";
+import { benchUi, type UiFigure, uiTable } from "./ui.ts";
 import {
   type Blob,
   blob,
@@ -81,6 +82,7 @@ const SECTIONS = [
   "rss",
   "ceilings",
   "auth",
+  "ui",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -159,6 +161,7 @@ interface Figure {
 }
 
 const figures: Figure[] = [];
+let uiFigures: UiFigure[] = [];
 const figById = new Map<string, Figure>();
 
 function figure(
@@ -1136,7 +1139,9 @@ async function main(): Promise<number> {
   const info = await machineInfo();
   const skipped: string[] = [];
   try {
-    const needServers = [...SECTIONS].some((s) => s !== "ceilings" && s !== "auth" && want(s));
+    const needServers = [...SECTIONS].some((s) =>
+      s !== "ceilings" && s !== "auth" && s !== "ui" && want(s)
+    );
     if (needServers && !opt["no-sr"]) {
       let exists = false;
       try {
@@ -1202,6 +1207,11 @@ async function main(): Promise<number> {
     for (const s of servers) await s.stop();
     if (want("ceilings")) await sectionCeilings(root);
     if (want("auth")) await sectionAuth(root);
+    // The web UI's pages: an in-process registry of its own (bench/ui.ts).
+    if (want("ui")) {
+      uiFigures = await benchUi({ runs: RUNS, quick, log });
+      log(`ui figures (median of ${RUNS} runs; the runs after it):\n${uiTable(uiFigures)}`);
+    }
   } finally {
     await stopAll();
   }
@@ -1260,6 +1270,7 @@ async function main(): Promise<number> {
     })),
     ceilings,
     floods,
+    ui: uiFigures,
     sectionCpu,
     quietWaits: { ...quiet, maxPerRun: QUIET_WAIT, belowCores: QUIET_CORES },
     table: out,
