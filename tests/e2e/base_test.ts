@@ -55,7 +55,8 @@ serverTest("Docker-Distribution-API-Version on every response, errors included",
 
 serverTest("unknown routes are 404 with an error body", async ({ client }) => {
   for (
-    const path of ["/", "/v1/", "/v2", "/v2/a", "/v2/a/unknown/x", "/v2/a/tags", "/favicon.ico"]
+    // `/` is the web UI's page (tests/ui); everything else outside the API is 404.
+    const path of ["/v1/", "/v2", "/v2/a", "/v2/a/unknown/x", "/v2/a/tags", "/favicon.ico", "/ui/x"]
   ) {
     const res = await client.get(path);
     assertEquals(res.status, 404, path);
