@@ -3,8 +3,10 @@
 //   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
 //     concurrent,rss,ceilings,auth] [--out bench/results.json] [--runs N]
 //     [--hey-duration S] [--no-dist] [--no-sr] [--sr-main PATH] [--keep]
-//     [--auth-base PATH]
+//     [--auth-base PATH] [--base-main PATH]
 //
+// --base-main runs a second Simple Registry (another checkout's main.ts, e.g. main's) in
+// distribution's column, to compare a change with its base side by side, run for run.
 // Every figure is the median over --runs timed runs after one warm-up run.
 // MB = 10^6 bytes. The client writes request bodies from one reused buffer
 // over raw sockets (bench/http.ts); its ceiling is measured against trivial
@@ -66,6 +68,7 @@ const { values: opt } = parseArgs({
     "no-sr": { type: "boolean", default: false },
     "sr-main": { type: "string" },
     "auth-base": { type: "string" },
+    "base-main": { type: "string" },
     "dist-no-cache": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "quiet-wait": { type: "string" },
@@ -92,6 +95,7 @@ if (opt.help) {
       SECTIONS.join(",")
     }]\n  [--out FILE] [--runs N] [--hey-duration SECONDS] [--no-dist] [--no-sr]\n  [--sr-main PATH] [--dist-no-cache] [--keep]\n` +
       `  [--auth-base PATH]  the auth section also runs this main.ts (e.g. main's), for before/after\n` +
+      `  [--base-main PATH]  a second Simple Registry in distribution's column\n` +
       `env BENCH_SR_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds deno flags for the registry`,
   );
   Deno.exit(0);
@@ -1004,8 +1008,8 @@ function table(): string {
   const rows = [[
     "figure",
     "Simple Registry",
-    "distribution",
-    "ratio SR/dist",
+    opt["base-main"] ? "base" : "distribution",
+    opt["base-main"] ? "ratio SR/base" : "ratio SR/dist",
     "target",
     "met",
     "ceiling here",
@@ -1157,7 +1161,10 @@ async function main(): Promise<number> {
         }
       }
     }
-    if (needServers && !opt["no-dist"]) {
+    if (needServers && opt["base-main"]) {
+      const base = await startSimpleRegistry(opt["base-main"], root, opt.keep);
+      servers.push({ ...base, key: "dist", label: `Simple Registry (${opt["base-main"]})` });
+    } else if (needServers && !opt["no-dist"]) {
       if (!distInstalled()) {
         skipped.push("distribution: /usr/bin/docker-registry not installed");
       } else {
