@@ -20,10 +20,12 @@ const MAX_SPARE_BUFFERS = 16;
  * A stream's bytes as views of one reused buffer of `size` bytes, read with a BYOB reader: each
  * view is valid only until the next is asked for (consumers copy or finish with it first). A
  * stream that is not a byte stream is passed through as it is. A failed read cancels the stream.
+ * `watch.waitingSince` is when the read now waiting for bytes began (0 between reads).
  */
 export async function* reusedChunks(
   stream: ReadableStream<Uint8Array>,
   size: number,
+  watch?: { waitingSince: number },
 ): AsyncGenerator<Uint8Array> {
   let reader: ReadableStreamBYOBReader;
   try {
@@ -40,10 +42,13 @@ export async function* reusedChunks(
     while (true) {
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
+        if (watch) watch.waitingSince = performance.now();
         result = await reader.read(new Uint8Array(buffer));
       } catch (error) {
         await reader.cancel().catch(() => {});
         throw error;
+      } finally {
+        if (watch) watch.waitingSince = 0;
       }
       if (result.value) buffer = result.value.buffer as ArrayBuffer;
       if (result.done || !result.value) return;

@@ -39,6 +39,11 @@ export interface Config {
   tlsKey?: string;
   /** CIDR ranges of reverse proxies whose X-Forwarded-* headers are believed. */
   trustedProxies: string[];
+  /** Connection limits (src/listen.ts): timeouts in ms, 0 = none; the cap, absent = from the fd limit. */
+  headerTimeout: number;
+  idleTimeout: number;
+  bodyTimeout: number;
+  maxConnections?: number;
 }
 
 export type ParsedCommand =
@@ -113,6 +118,26 @@ export const FLAGS: readonly Flag[] = [
   { name: "gc-untagged", help: "GC also manifests no tag, index or subject reaches" },
   { name: "gc-grace", value: "D", help: "GC spares anything younger (default 1h)" },
   { name: "upload-ttl", value: "D", help: "uploads idle longer are dropped (default 24h)" },
+  {
+    name: "header-timeout",
+    value: "D",
+    help: "close connections with no request head by D (default 30s)",
+  },
+  {
+    name: "idle-timeout",
+    value: "D",
+    help: "close keep-alive connections idle for D (default 60s)",
+  },
+  {
+    name: "body-timeout",
+    value: "D",
+    help: "cut request bodies that send nothing for D (default 60s)",
+  },
+  {
+    name: "max-connections",
+    value: "N",
+    help: "connections at once (default: half the open-file limit, ≤ 4096)",
+  },
   { name: "dry-run", help: "gc: print what would go, delete nothing", env: false, command: "gc" },
   {
     name: "repair",
@@ -215,7 +240,14 @@ export function parseCommand(
     return { kind: "error", message: `invalid --trusted-proxies: ${(error as Error).message}` };
   }
   const durations: Record<string, number> = {};
-  const defaults = { "gc-interval": "0", "gc-grace": "1h", "upload-ttl": "24h" } as const;
+  const defaults = {
+    "gc-interval": "0",
+    "gc-grace": "1h",
+    "upload-ttl": "24h",
+    "header-timeout": "30s",
+    "idle-timeout": "60s",
+    "body-timeout": "60s",
+  } as const;
   for (const [flag, fallback] of Object.entries(defaults) as [keyof typeof defaults, string][]) {
     const text = String(setting(flag) ?? fallback);
     const ms = parseDuration(text);
@@ -223,6 +255,10 @@ export function parseCommand(
       return { kind: "error", message: `invalid --${flag}: ${text} (expected e.g. 30s, 1h, 24h)` };
     }
     durations[flag] = ms;
+  }
+  const maxConnections = setting("max-connections");
+  if (maxConnections !== undefined && !/^[1-9]\d{0,6}$/.test(String(maxConnections))) {
+    return { kind: "error", message: `invalid --max-connections: ${maxConnections}` };
   }
   const config: Config = {
     port: Number(port),
@@ -236,6 +272,10 @@ export function parseCommand(
     gcUntagged: flagOn("gc-untagged"),
     gcGrace: durations["gc-grace"],
     uploadTtl: durations["upload-ttl"],
+    headerTimeout: durations["header-timeout"],
+    idleTimeout: durations["idle-timeout"],
+    bodyTimeout: durations["body-timeout"],
+    ...(maxConnections !== undefined && { maxConnections: Number(maxConnections) }),
     ...(s3 && { s3 }),
     ...security,
     trustedProxies,

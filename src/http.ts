@@ -8,6 +8,7 @@ import { requireName } from "./grammar.ts";
 import type { Page, Store } from "./store/store.ts";
 import type { Access, Authorizer, AuthRequest } from "./auth/types.ts";
 import type { Ui } from "./ui/state.ts";
+import { bodyWatch } from "./listen.ts";
 
 export interface Context extends AuthRequest {
   store: Store;
@@ -89,7 +90,7 @@ const BODY_READ_BYTES = 64 * 1024;
  * a fresh allocation per 64 KiB of body, which costs page faults and RSS on a 1 GiB push.
  */
 export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> {
-  if (request.body) yield* reusedChunks(request.body, BODY_READ_BYTES);
+  if (request.body) yield* reusedChunks(request.body, BODY_READ_BYTES, bodyWatch(request));
 }
 
 /**
@@ -116,10 +117,10 @@ export async function readLimited(
   try {
     const chunks: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of request.body ?? []) {
+    for await (const chunk of bodyChunks(request)) {
       size += chunk.length;
       if (size > limit) throw tooBig();
-      chunks.push(chunk);
+      chunks.push(chunk.slice()); // the view is reused by the next read
     }
     return concat(chunks, size);
   } finally {

@@ -1,10 +1,11 @@
-// Owns the server's life: the driver chosen by the config, Deno.serve, and graceful shutdown.
+// Owns the server's life: the driver chosen by the config, the listener (src/listen.ts), shutdown.
 // Tests start it in-process with port 0; main.ts starts it from the command line.
 
 import { createApp } from "./app.ts";
 import type { Authorizer } from "./auth/types.ts";
 import type { Config } from "./config.ts";
 import { parseCidrs } from "./forwarded.ts";
+import { type ConnectionLimits, DEFAULT_LIMITS, defaultMaxConnections, listen } from "./listen.ts";
 import { log } from "./log.ts";
 import { createStore, type Store } from "./store/store.ts";
 import { DEFAULT_UPLOAD_TTL } from "./store/state.ts";
@@ -73,7 +74,7 @@ export async function startServer(
     trustedProxies?: string[];
     /** The web UI at / (default on; src/ui/). */
     ui?: boolean;
-  },
+  } & Partial<ConnectionLimits>,
 ): Promise<RunningServer> {
   // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
   await config.driver.ready?.();
@@ -92,19 +93,14 @@ export async function startServer(
     trustedProxies,
     ui,
   });
-  const abort = new AbortController();
-  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve(
-    {
-      hostname: config.host,
-      port: config.port,
-      signal: abort.signal,
-      onListen: resolve,
-      ...(config.tls ?? {}),
-    },
-    app,
-  );
-  const address = await listening;
+  const limits: ConnectionLimits = {
+    headerTimeout: config.headerTimeout ?? DEFAULT_LIMITS.headerTimeout,
+    idleTimeout: config.idleTimeout ?? DEFAULT_LIMITS.idleTimeout,
+    bodyTimeout: config.bodyTimeout ?? DEFAULT_LIMITS.bodyTimeout,
+    maxConnections: config.maxConnections ?? defaultMaxConnections(),
+  };
+  const server = listen({ hostname: config.host, port: config.port, tls: config.tls }, limits, app);
+  const address = server.addr;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   const url = `${config.tls ? "https" : "http"}://${host}:${address.port}`;
   log.info("listening", {
@@ -113,6 +109,7 @@ export async function startServer(
     "url.full": url,
     "storage.kind": config.driver.kind,
     "auth.mode": config.auth?.mode ?? "none",
+    "connections.max": limits.maxConnections,
   });
 
   const gc = config.gcInterval ? startGcLoop(store.state, gcSettings(config)) : undefined;
@@ -122,10 +119,15 @@ export async function startServer(
   const shutdown = (graceMs = 10_000) => {
     stopped ??= (async () => {
       await Promise.all([gc?.stop(), expiry.stop()]);
-      const timer = setTimeout(() => abort.abort(), graceMs);
-      await server.shutdown();
-      clearTimeout(timer);
-      log.info("stopped", {});
+      await server.shutdown(graceMs);
+      const { accepted, evicted, refused, timedOut, acceptErrors } = server.stats;
+      log.info("stopped", {
+        "connections.accepted": accepted,
+        "connections.evicted": evicted,
+        "connections.refused": refused,
+        "connections.timed_out": timedOut.header + timedOut.idle + timedOut.body,
+        "accept.errors": acceptErrors,
+      });
     })();
     return stopped;
   };

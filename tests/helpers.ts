@@ -546,7 +546,7 @@ export function serverTest(
  * Sends a request line verbatim over TCP (fetch would normalise `..` and percent-encodings),
  * and returns the status and body. HTTP/1.1 with `Connection: close`; `host` replaces the Host.
  */
-export async function rawRequest(
+export function rawRequest(
   url: string,
   method: string,
   target: string,
@@ -554,16 +554,33 @@ export async function rawRequest(
   host?: string,
 ): Promise<{ status: number; head: string; body: string }> {
   const { hostname, port } = new URL(url);
+  return rawExchange(
+    url,
+    `${method} ${target} HTTP/1.1\r\nHost: ${host ?? `${hostname}:${port}`}\r\n` +
+      `Connection: close\r\nContent-Length: ${bytes(body).length}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Sends bytes verbatim over TCP (a whole request, head and body, malformed as wished), then
+ * half-closes when asked (the client sends no more), and reads until the server closes: the
+ * status (NaN when it closed without answering), head and body.
+ */
+export async function rawExchange(
+  url: string,
+  request: string,
+  options: { halfClose?: boolean } = {},
+): Promise<{ status: number; head: string; body: string }> {
+  const { hostname, port } = new URL(url);
   const conn = await Deno.connect({ hostname, port: Number(port) });
-  const request = `${method} ${target} HTTP/1.1\r\nHost: ${host ?? `${hostname}:${port}`}\r\n` +
-    `Connection: close\r\nContent-Length: ${bytes(body).length}\r\n\r\n${body}`;
   await conn.write(bytes(request));
+  if (options.halfClose) await conn.closeWrite();
   const response = text(await readAll(conn.readable));
   const split = response.indexOf("\r\n\r\n");
-  const head = response.slice(0, split);
+  const head = split < 0 ? response : response.slice(0, split);
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
   // Chunked bodies: good enough for JSON error bodies, which Deno sends with Content-Length.
-  return { status, head, body: response.slice(split + 4) };
+  return { status, head, body: split < 0 ? "" : response.slice(split + 4) };
 }
 
 /** Every object a driver holds under the registry's roots, with the digest of its bytes. */
@@ -620,10 +637,18 @@ export interface RegistryProcess extends AsyncDisposable {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-/** Runs `deno run -A main.ts --host 127.0.0.1 --port 0 …args` and waits for "listening". */
-export async function spawnRegistry(args: string[]): Promise<RegistryProcess> {
-  const process = new Deno.Command(Deno.execPath(), {
+/**
+ * Runs `deno run -A main.ts --host 127.0.0.1 --port 0 …args` and waits for "listening";
+ * `wrapper` (e.g. `["prlimit", "--nofile=256:256"]`) runs it, and must exec it (same pid).
+ */
+export async function spawnRegistry(
+  args: string[],
+  wrapper: string[] = [],
+): Promise<RegistryProcess> {
+  const [command, ...wrapperArgs] = [...wrapper, Deno.execPath()];
+  const process = new Deno.Command(command, {
     args: [
+      ...wrapperArgs,
       "run",
       "-A",
       "--config",
