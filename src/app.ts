@@ -33,10 +33,12 @@ export function createApp(store: Store, options: AppOptions = {}): App {
   return async (request, info) => {
     const started = performance.now();
     const requestId = crypto.randomUUID();
-    const url = new URL(request.url);
+    let url: URL | undefined;
+    let match: Match | undefined;
     let response: Response;
-    const match = matchRoute(url.pathname, options.ui !== undefined);
     try {
+      url = requestUrl(request);
+      match = matchRoute(url.pathname, options.ui !== undefined);
       const peer = info?.remoteAddr && "hostname" in info.remoteAddr
         ? info.remoteAddr.hostname
         : undefined;
@@ -44,7 +46,7 @@ export function createApp(store: Store, options: AppOptions = {}): App {
       const app = { store, auth: options.auth, budget, ui: options.ui };
       response = await dispatch(request, url, match, app, client);
     } catch (error) {
-      response = renderError(error, request, url, requestId);
+      response = renderError(error, request, url?.pathname ?? rawPath(request), requestId);
     }
     if (match?.route.ui) setUiHeaders(response.headers);
     response.headers.set("docker-distribution-api-version", "registry/2.0");
@@ -52,8 +54,8 @@ export function createApp(store: Store, options: AppOptions = {}): App {
     log.info("request", {
       "http.request.id": requestId,
       "http.request.method": request.method,
-      "url.path": url.pathname,
-      "url.query": url.search.slice(1),
+      "url.path": url?.pathname ?? rawPath(request),
+      "url.query": url?.search.slice(1) ?? "",
       "http.request.body.size": Number(request.headers.get("content-length") ?? 0),
       "http.response.status": response.status,
       "http.response.body.size": Number(response.headers.get("content-length") ?? 0),
@@ -103,7 +105,21 @@ async function dispatch(
   return response;
 }
 
-function renderError(error: unknown, request: Request, url: URL, requestId: string): Response {
+/** The request's URL; a Host header that makes none (`Host: a b`) is the client's error. */
+function requestUrl(request: Request): URL {
+  try {
+    return new URL(request.url);
+  } catch {
+    throw new RegistryError("UNSUPPORTED", "invalid Host header or request target", {
+      status: 400,
+    });
+  }
+}
+
+/** The path as sent, for the logs of a request whose URL does not parse. */
+const rawPath = (request: Request) => request.url.replace(/^[^:]*:\/\/[^/]*/, "");
+
+function renderError(error: unknown, request: Request, path: string, requestId: string): Response {
   if (error instanceof RegistryError) {
     log.debug("request refused", {
       "http.request.id": requestId,
@@ -112,6 +128,6 @@ function renderError(error: unknown, request: Request, url: URL, requestId: stri
     });
     return errorResponse(error, request.method);
   }
-  log.error("request failed", { "http.request.id": requestId, "url.path": url.pathname, error });
+  log.error("request failed", { "http.request.id": requestId, "url.path": path, error });
   return errorResponse(new RegistryError("UNKNOWN", "internal error"), request.method);
 }

@@ -96,7 +96,8 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
 /**
  * Reads a small body whole; beyond `limit` bytes it is 413, without reading further. What it
  * may hold comes out of the app's byte budget first (its declared length, else `limit`): when
- * the budget is spent the request is 503 with Retry-After instead of another buffer.
+ * the budget is spent the request is 503 with Retry-After instead of another buffer. A body that
+ * breaks off before its Content-Length, or whose framing is malformed, is 400 SIZE_INVALID.
  */
 export async function readLimited(
   ctx: Pick<Context, "request" | "budget">,
@@ -123,6 +124,11 @@ export async function readLimited(
       chunks.push(chunk.slice()); // the view is reused by the next read
     }
     return concat(chunks, size);
+  } catch (error) {
+    if (error instanceof RegistryError) throw error;
+    throw new RegistryError("SIZE_INVALID", "the request body could not be read whole", {
+      detail: { reason: String(error) },
+    });
   } finally {
     ctx.budget?.give(reserved);
   }

@@ -1,5 +1,6 @@
 // End-to-end: bad input — invalid names (also percent-encoded and raw `../`), tags, digests,
-// oversize manifests, bad chunks, bad Range, bad n. Each gets its error code; storage is unchanged.
+// oversize manifests, bad chunks, bad Range, bad n, malformed HTTP (a Host that makes no URL, short
+// or badly framed bodies). Each gets its error code, never a 500; storage is unchanged.
 
 import {
   assert,
@@ -11,15 +12,18 @@ import {
   OCI_MANIFEST,
   pushImage,
   randomBytes,
+  rawExchange,
   rawRequest,
   serverTest,
   snapshot,
+  spawnRegistry,
   tempDir,
   type TestServer,
   withDigest,
   withServer,
 } from "../helpers.ts";
 import { DRIVER_KINDS, type DriverKind } from "../helpers.ts";
+import { authServer } from "../auth/fixtures.ts";
 
 const D = `sha256:${"a".repeat(64)}`;
 
@@ -265,4 +269,67 @@ serverTest("bad Range and bad n change nothing", async (s) => {
   }
   assertEquals(await snapshot(driver), before);
   assertEquals((await client.get(`/v2/app/blobs/${layer}`)).body, image.layers[0]);
+});
+
+Deno.test("malformed HTTP: a Host that makes no URL is 400, with its access-log line", async () => {
+  await using registry = await spawnRegistry(["--storage", "memory"]);
+  const res = await rawExchange(
+    registry.url,
+    "GET /v2/ HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+  );
+  assertEquals(res.status, 400, res.head);
+  assertEquals(JSON.parse(res.body).errors[0].code, "UNSUPPORTED");
+  const logged = () =>
+    registry.lines.map((line) => JSON.parse(line)).find((record) =>
+      record.message === "request" && record["http.response.status"] === 400
+    );
+  for (let i = 0; i < 100 && !logged(); i++) await new Promise((r) => setTimeout(r, 100));
+  assertEquals(logged()?.["url.path"], "/v2/");
+});
+
+/** A request whose body ends (the client half-closes) before its framing says it should. */
+function shortBody(url: string, head: string, body: string) {
+  return rawExchange(url, `${head}Host: ${new URL(url).host}\r\n\r\n${body}`, {
+    halfClose: true,
+  });
+}
+
+Deno.test("malformed HTTP: manifest bodies cut short, or framed twice, are 400 SIZE_INVALID", async () => {
+  await using s = await withServer("memory");
+  const put = `PUT /v2/app/manifests/v1 HTTP/1.1\r\nContent-Type: ${OCI_MANIFEST}\r\n`;
+  const cases = [
+    [`${put}Content-Length: 100\r\n`, '{"schemaVersion":'],
+    [`${put}Content-Length: 50\r\nContent-Length: 50\r\n`, "{}"],
+    [`${put}Transfer-Encoding: chunked\r\n`, "40\r\n{}"],
+  ];
+  for (const [head, body] of cases) {
+    const res = await shortBody(s.url, head, body);
+    assertEquals(res.status, 400, `${head}: ${res.head}`);
+    assertEquals(JSON.parse(res.body).errors[0].code, "SIZE_INVALID");
+  }
+  assertEquals((await s.client.get("/v2/app/tags/list")).status, 404, "nothing stored");
+});
+
+Deno.test("malformed HTTP: a bad chunk extension or size is never a 500", async () => {
+  await using s = await withServer("memory");
+  const put = `PUT /v2/app/manifests/v1 HTTP/1.1\r\nContent-Type: ${OCI_MANIFEST}\r\n` +
+    "Transfer-Encoding: chunked\r\n";
+  for (const chunk of ["2;\x01\r\n{}\r\n0\r\n\r\n", "2x\r\n{}\r\n0\r\n\r\n", "zz\r\n{}\r\n"]) {
+    const res = await shortBody(s.url, put, chunk);
+    // Deno's HTTP layer closes such a connection without an answer; an answer is a 400.
+    assert(Number.isNaN(res.status) || res.status === 400, `${JSON.stringify(chunk)}: ${res.head}`);
+  }
+  assertEquals((await s.client.get("/v2/")).status, 200);
+});
+
+Deno.test("malformed HTTP: a POST /auth/token whose form is cut short is 400", async () => {
+  await using s = await authServer({ mode: "token", users: { alice: "secret" } });
+  const res = await shortBody(
+    s.url,
+    "POST /auth/token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
+      "Content-Length: 200\r\n",
+    "grant_type=password&username=alice",
+  );
+  assertEquals(res.status, 400, res.head);
+  assertEquals(JSON.parse(res.body).errors[0].code, "SIZE_INVALID");
 });
