@@ -156,7 +156,10 @@ export function listen(
       conn.active++;
       conn.served++;
       idle.delete(conn);
-      const watch = request.body ? { waitingSince: 0 } : undefined;
+      // By method: reading `request.body` here would set up a body the app may never read.
+      const watch = request.method === "GET" || request.method === "HEAD"
+        ? undefined
+        : { waitingSince: 0 };
       if (watch) {
         bodyWatches.set(request, watch);
         conn.watches.add(watch);
