@@ -130,3 +130,29 @@ Deno.test("config: isLoopbackHost — 127.0.0.0/8, ::1 and localhost only", () =
     assert(!isLoopbackHost(host), host);
   }
 });
+
+Deno.test("config: connection timeouts and cap (defaults, flags, environment, errors)", () => {
+  const limits = (args: string[], env: Record<string, string> = {}) => {
+    const result = parseCommand(args, env);
+    if (result.kind !== "serve") throw new Error(`expected serve, got ${JSON.stringify(result)}`);
+    const { headerTimeout, idleTimeout, bodyTimeout, maxConnections } = result.config;
+    return { headerTimeout, idleTimeout, bodyTimeout, maxConnections };
+  };
+  assertEquals(limits([]), {
+    headerTimeout: 30_000,
+    idleTimeout: 60_000,
+    bodyTimeout: 60_000,
+    maxConnections: undefined,
+  });
+  assertEquals(
+    limits(["--header-timeout", "5s", "--idle-timeout", "0", "--max-connections", "100"], {
+      REGISTRY_BODY_TIMEOUT: "2m",
+      REGISTRY_MAX_CONNECTIONS: "7",
+    }),
+    { headerTimeout: 5_000, idleTimeout: 0, bodyTimeout: 120_000, maxConnections: 100 },
+  );
+  assertMatch(errorOf(["--body-timeout", "soon"]), /invalid --body-timeout/);
+  for (const bad of ["0", "-1", "1.5", "many"]) {
+    assertMatch(errorOf([`--max-connections=${bad}`]), /invalid --max-connections/);
+  }
+});
