@@ -135,7 +135,7 @@ export function listen(
 
   const close = (conn: Connection) => {
     idle.delete(conn);
-    conn.cut.abort();
+    cut(conn.cut);
   };
   /** Closes the longest idle connection, if any; resolves once its socket is closed. */
   const evictIdle = (): Promise<void> | undefined => {
@@ -201,13 +201,7 @@ export function listen(
     if (!options.tls) return serve();
     // Deno's server cannot be cut during a TLS handshake: the handshake is done here, where the
     // header timeout can close the socket, before the connection is handed over.
-    const closeSocket = () => {
-      try {
-        socket.close();
-      } catch {
-        // closed already
-      }
-    };
+    const closeSocket = () => closeQuietly(socket);
     cut.signal.addEventListener("abort", closeSocket, { once: true });
     (socket as Deno.TlsConn).handshake().then(() => {
       cut.signal.removeEventListener("abort", closeSocket);
@@ -246,10 +240,15 @@ export function listen(
       if (open.size >= limits.maxConnections && !room) {
         stats.refused++;
         warnOnce("connection cap reached, refusing", { "connections.max": limits.maxConnections });
-        socket.close();
+        closeQuietly(socket);
         continue;
       }
-      admit(socket);
+      try {
+        admit(socket);
+      } catch (error) { // the connection went before Deno's server took it
+        log.debug("connection setup failed", { "error.message": String(error) });
+        closeQuietly(socket);
+      }
       await room;
     }
   })();
@@ -296,6 +295,37 @@ export function listen(
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Aborts a connection's signal. Deno's listener on it throws BadResource when the connection closed
+ * by itself a moment before (its close is under way, the server not finished yet); the error is
+ * then reported as uncaught, which ends the process. Raised while cutting, it only means that
+ * nothing was left to cut.
+ */
+function cut(controller: AbortController): void {
+  if (!cutGuarded) {
+    cutGuarded = true;
+    globalThis.addEventListener("error", (event) => {
+      if (cutting && event.error instanceof Deno.errors.BadResource) event.preventDefault();
+    });
+  }
+  cutting = true;
+  try {
+    controller.abort();
+  } finally {
+    cutting = false;
+  }
+}
+let cutting = false;
+let cutGuarded = false;
+
+function closeQuietly(socket: Deno.Conn): void {
+  try {
+    socket.close();
+  } catch {
+    // closed already
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
