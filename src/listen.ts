@@ -55,8 +55,9 @@ export function bodyWatch(request: Request): BodyWatch | undefined {
 export interface ConnectionStats {
   open: number;
   accepted: number;
-  /** Closed to make room (idle ones) or at once (no idle one to close) at the cap. */
+  /** Idle connections closed at the cap to make room for a new one. */
   evicted: number;
+  /** New connections closed at once at the cap (none idle to make room). */
   refused: number;
   timedOut: { header: number; idle: number; body: number };
   acceptErrors: number;
@@ -199,8 +200,9 @@ export function listen(
         .finally(remove);
     };
     if (!options.tls) return serve();
-    // Deno's server cannot be cut during a TLS handshake: the handshake is done here, where the
-    // header timeout can close the socket, before the connection is handed over.
+    // Deno's server cannot be cut during a TLS handshake, so the handshake is awaited here, where
+    // the header timeout can drop the connection (Deno 2.9 still keeps the socket until the client
+    // goes or finishes the handshake: rustls-tokio-stream waits for it, dropped or not).
     const closeSocket = () => closeQuietly(socket);
     cut.signal.addEventListener("abort", closeSocket, { once: true });
     (socket as Deno.TlsConn).handshake().then(() => {
