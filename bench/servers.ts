@@ -148,6 +148,9 @@ export async function startSimpleRegistry(
   ];
   const extraArgs = Deno.env.get("BENCH_SR_ARGS");
   if (extraArgs) args.splice(2, 0, ...extraArgs.split(" ").filter(Boolean));
+  // Registry flags after ours, so they win (e.g. "--storage memory", to leave the disk out).
+  const extraFlags = Deno.env.get("BENCH_SR_FLAGS");
+  if (extraFlags) args.push(...extraFlags.split(" ").filter(Boolean));
   const child = spawnLogged(deno, args, logPath, dir);
   let port = 0;
   const until = Date.now() + 60_000;
