@@ -107,7 +107,8 @@ export async function readLimited(
   const tooBig = () =>
     new RegistryError("SIZE_INVALID", `body exceeds ${limit} bytes`, { status: 413 });
   const header = request.headers.get("content-length");
-  const declared = header === null ? undefined : Number(header);
+  // Not a number (`2, 2` from duplicate headers): as if absent, or NaN would poison the budget.
+  const declared = header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
   if (declared !== undefined && declared > limit) throw tooBig();
   const reserved = declared ?? limit;
   if (ctx.budget && !ctx.budget.take(reserved)) {
