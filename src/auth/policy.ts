@@ -1,7 +1,10 @@
 // Owns the access policy: ordered JSON rules mapping users and groups to repository globs and actions.
 // Implements issue 5's per-repository access control (CNCF distribution has none of its own).
 
+import { globToRegExp } from "../glob.ts";
 import type { PolicyAction, User } from "./types.ts";
+
+export { globToRegExp };
 
 const ACTIONS: readonly PolicyAction[] = ["pull", "push", "delete", "catalog"];
 
@@ -35,6 +38,11 @@ export function parsePolicy(text: string): Policy {
   } catch (error) {
     throw new Error(`not JSON: ${(error as Error).message}`);
   }
+  return policyFrom(raw);
+}
+
+/** A policy from its parsed JSON value (a file's, or written inline in the config file). */
+export function policyFrom(raw: unknown): Policy {
   if (!isObject(raw)) throw new Error("the policy must be a JSON object");
   unknownKeys(raw, ["groups", "rules"], "the policy");
   const groups = new Map<string, Set<string>>();
@@ -103,21 +111,6 @@ function matchesUser(policy: Policy, rule: Rule, user: User): boolean {
     if (pattern.startsWith("@")) return policy.groups.get(pattern.slice(1))?.has(user) ?? false;
     return pattern === user;
   });
-}
-
-/** `*` and `?` stay within one path component; `**` crosses slashes. Anchored. */
-export function globToRegExp(glob: string): RegExp {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i];
-    if (char === "*" && glob[i + 1] === "*") {
-      source += ".*";
-      i++;
-    } else if (char === "*") source += "[^/]*";
-    else if (char === "?") source += "[^/]";
-    else source += char.replace(/[.+^${}()|[\]\\/-]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

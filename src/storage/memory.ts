@@ -10,7 +10,13 @@ interface MemoryObject {
   modified: Date;
 }
 
-export function createMemoryDriver(): StorageDriver {
+export interface MemoryDriverOptions {
+  /** The clock that stamps modification times (tests simulate days of pushes with it). */
+  now?: () => number;
+}
+
+export function createMemoryDriver(options: MemoryDriverOptions = {}): StorageDriver {
+  const now = options.now ?? Date.now;
   const objects = new Map<string, MemoryObject>();
 
   function lookup(key: string): MemoryObject {
@@ -43,7 +49,7 @@ export function createMemoryDriver(): StorageDriver {
         chunks.push(chunk.slice()); // the caller may reuse its buffer
         size += chunk.length;
       }
-      objects.set(key, { chunks, size, modified: new Date() });
+      objects.set(key, { chunks, size, modified: new Date(now()) });
     },
 
     read: (key, range) =>
@@ -58,13 +64,13 @@ export function createMemoryDriver(): StorageDriver {
       checkKey(key);
       let object = objects.get(key);
       if (!object) {
-        object = { chunks: [], size: 0, modified: new Date() };
+        object = { chunks: [], size: 0, modified: new Date(now()) };
         objects.set(key, object);
       }
       for await (const chunk of source) {
         object.chunks.push(chunk.slice()); // the caller may reuse its buffer
         object.size += chunk.length;
-        object.modified = new Date();
+        object.modified = new Date(now());
       }
       return object.size;
     },

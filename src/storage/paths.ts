@@ -22,6 +22,9 @@
  *                                              Location is its only record: src/sessions.ts)
  * _uploads/<uuid>/data                         the bytes received so far
  * _secrets/upload-state                        the key that signs upload-session Locations
+ * _pulls/<name, "/" written "~">               {"tags":{tag: ms},"manifests":{digest: ms}}: when
+ *                                              each was last pulled (src/store/pulls.ts)
+ * _pulls/_since                                when pulls began to be recorded (ms)
  * _quarantine/blobs/<alg>/<hex>                a blob whose bytes did not match its digest (fsck
  *                                              --repair, or a pull that caught it); never served
  * ```
@@ -38,6 +41,7 @@ export const CATALOG = "_catalog";
 export const BLOBS = "blobs";
 export const QUARANTINE = "_quarantine";
 export const UPLOAD_STATE_KEY = "_secrets/upload-state";
+export const PULLS = "_pulls";
 
 export const blobPath = (d: Digest) => `blobs/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`;
 
@@ -99,3 +103,9 @@ export const parseCatalogEntry = (entry: string) =>
   entry.startsWith("_") ? undefined : entry.replaceAll("~", "/");
 
 export const catalogIndexedPath = `${CATALOG}/${CATALOG_INDEXED}`;
+
+/** A repository's pull record (src/store/pulls.ts), named as its catalog entry is. */
+export const pullsPath = (name: string) => `${PULLS}/${name.replaceAll("/", "~")}`;
+
+/** When pull records began (names never start with `_`, so no repository's record is this). */
+export const pullsSincePath = `${PULLS}/_since`;

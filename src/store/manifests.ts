@@ -11,13 +11,14 @@ import {
   parseManifest,
   type Revision,
 } from "../oci/manifest.ts";
-import { blobPath, referrerPath, revisionLinkPath, tagsPath } from "../storage/paths.ts";
+import { blobPath, referrerPath, revisionLinkPath, tagPath, tagsPath } from "../storage/paths.ts";
 import { blobSize, linkedBlobSize, quarantineBlob, requireDeletes } from "./blobs.ts";
 import { addToCatalog } from "./catalog.ts";
-import { manifestLock, tagsLock } from "./locks.ts";
-import { pin, unpin } from "./pins.ts";
+import { digestLock, manifestLock, tagsLock } from "./locks.ts";
+import { isPinned, pin, unpin } from "./pins.ts";
 import { mapPool } from "../pool.ts";
 import { type CachedManifest, orMissing, readJson, type StoreState, writeJson } from "./state.ts";
+import { recordPull } from "./pulls.ts";
 import { deleteTag, resolveTag, writeTag } from "./tags.ts";
 
 /** A manifest reference: a tag or a digest (src/grammar.ts parseReference). */
@@ -41,7 +42,9 @@ export async function getManifest(
     ? reference.digest
     : await resolveTag(state, name, reference.tag);
   const manifest = digest && await loadManifest(state, name, digest);
-  return manifest && { ...manifest, digest };
+  if (!manifest) return undefined;
+  recordPull(state, name, digest, "tag" in reference ? reference.tag : undefined);
+  return { ...manifest, digest };
 }
 
 /** A repository's manifest with its media type, from the cache or from storage (then cached). */
@@ -137,21 +140,37 @@ async function storeManifest(
 }
 
 /**
+ * What a delete by maintenance (retention) checks first, under the locks the delete takes, so a
+ * push that came after it looked is never undone: it deletes only what it saw.
+ */
+export interface DeleteCondition {
+  /** The tag file or revision record was last written at or before this time (ms). */
+  writtenBy: number;
+  /** A tag: it still names this digest. */
+  digest?: Digest;
+}
+
+/**
  * Deletes a tag (the tag only), or a manifest by digest with every tag naming it and its
- * referrer entry. MANIFEST_UNKNOWN when there is no such tag or manifest.
+ * referrer entry. MANIFEST_UNKNOWN when there is no such tag or manifest. With a `condition`,
+ * resolves to false (deleting nothing) when it does not hold, or when the tag or manifest is
+ * gone; a manifest is then deleted only if no push holds it (src/store/pins.ts) — its tags are
+ * the caller's to delete first, as a push that tags it rewrites its record.
  */
 export async function deleteManifest(
   state: StoreState,
   name: string,
   reference: Reference,
-): Promise<void> {
+  condition?: DeleteCondition,
+): Promise<boolean> {
   requireDeletes(state);
+  if (condition) return deleteIfUnchanged(state, name, reference, condition);
   if ("tag" in reference) {
     await state.withLock(tagsLock(name), async () => {
       if (!await resolveTag(state, name, reference.tag)) throw manifestUnknown(reference.tag);
       await deleteTag(state, name, reference.tag);
     });
-    return;
+    return true;
   }
   const digest = reference.digest;
   await state.withLock(
@@ -167,6 +186,43 @@ export async function deleteManifest(
           }
         }
         await deleteRevision(state, name, digest, revision.subject);
+      }),
+  );
+  return true;
+}
+
+function deleteIfUnchanged(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+  condition: DeleteCondition,
+): Promise<boolean> {
+  const unchanged = async (key: string) => {
+    const info = await orMissing(state.driver.stat(key));
+    return info !== undefined && info.modified.getTime() <= condition.writtenBy;
+  };
+  if ("tag" in reference) {
+    const { tag } = reference;
+    return state.withLock(tagsLock(name), async () => {
+      const current = await resolveTag(state, name, tag);
+      if (!current || (condition.digest && current.value !== condition.digest.value)) return false;
+      if (!await unchanged(tagPath(name, tag))) return false;
+      await deleteTag(state, name, tag);
+      return true;
+    });
+  }
+  const { digest } = reference;
+  // The digest's lock first, as GC's sweep: a push pinning it waits, or holds it and is spared.
+  return state.withLock(
+    digestLock(digest),
+    () =>
+      state.withLock(manifestLock(name, digest), async () => {
+        if (isPinned(state.pins, digest.value)) return false;
+        const key = revisionLinkPath(name, digest);
+        const revision = await readJson<Revision>(state, key);
+        if (!revision || !await unchanged(key)) return false;
+        await deleteRevision(state, name, digest, revision.subject);
+        return true;
       }),
   );
 }

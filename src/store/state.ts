@@ -21,6 +21,8 @@ export interface StoreOptions {
   sharedStorage?: boolean;
   /** Upload sessions idle longer (ms) are expired; a signed one that old is unknown. */
   uploadTtl?: number;
+  /** Record when each tag and manifest is pulled (src/store/pulls.ts); off by default. */
+  recordPulls?: boolean;
 }
 
 /** A manifest as GET needs it: its media type and its exact bytes. */
@@ -63,6 +65,22 @@ export interface StoreState {
   /** The catalog's names, sorted, once listed (src/store/catalog.ts), and when. */
   catalog?: Promise<string[]>;
   catalogListedAt: number;
+  /** Pulls not yet written, when they are recorded (src/store/pulls.ts). */
+  pulls?: Pulls;
+}
+
+/** Milliseconds since the epoch of the last pull, by tag and by manifest digest. */
+export interface PullTimes {
+  tags: Record<string, number>;
+  manifests: Record<string, number>;
+}
+
+/** Pulls recorded in memory until `flushPulls` writes them (src/store/pulls.ts). */
+export interface Pulls {
+  /** Repository → pulls not yet written. */
+  pending: Map<string, PullTimes>;
+  /** When recording began (`_pulls/_since`), once this process read or wrote it. */
+  since?: number;
 }
 
 export const DEFAULT_UPLOAD_TTL = 24 * 60 * 60 * 1000;
@@ -92,6 +110,7 @@ export function createState(options: StoreOptions): StoreState {
     sessions: createSessions(driver, uploadTtl),
     uploadTtl,
     catalogListedAt: 0,
+    pulls: options.recordPulls ? { pending: new Map() } : undefined,
   };
 }
 

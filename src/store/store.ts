@@ -7,6 +7,7 @@ import type { ByteRange } from "../storage/driver.ts";
 import { linkedBlobSize, readBlob, unlinkBlob } from "./blobs.ts";
 import { listRepositories, type Visible } from "./catalog.ts";
 import {
+  type DeleteCondition,
   deleteManifest,
   getManifest,
   putManifest,
@@ -34,6 +35,7 @@ import { mapPool } from "../pool.ts";
 
 export type {
   ByteRange,
+  DeleteCondition,
   Page,
   PageOf,
   Reference,
@@ -80,8 +82,11 @@ export interface Store {
       body: Uint8Array<ArrayBuffer>,
       contentType: string | null,
     ): Promise<{ digest: Digest; subject?: Digest }>;
-    /** A tag only, or a manifest by digest with its tags; MANIFEST_UNKNOWN, UNSUPPORTED. */
-    delete(name: string, reference: Reference): Promise<void>;
+    /**
+     * A tag only, or a manifest by digest with its tags; MANIFEST_UNKNOWN, UNSUPPORTED. With a
+     * condition (retention), only if nothing changed since it looked: false when it did.
+     */
+    delete(name: string, reference: Reference, condition?: DeleteCondition): Promise<boolean>;
   };
   /** One repository's tags; NAME_UNKNOWN for a repository never pushed to. */
   tags(name: string, page: Page): Promise<PageOf<string>>;
@@ -128,7 +133,7 @@ export function createStore(options: StoreOptions): Store {
     manifests: {
       get: (name, reference) => getManifest(state, name, reference),
       put: (name, reference, body, type) => putManifest(state, name, reference, body, type),
-      delete: (name, reference) => deleteManifest(state, name, reference),
+      delete: (name, reference, condition) => deleteManifest(state, name, reference, condition),
     },
     tags: (name, page) => listTags(state, name, page),
     referrers: (name, subject, query) => listReferrers(state, name, subject, query),
