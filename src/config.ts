@@ -1,10 +1,11 @@
-// Owns the command line: flags with node:util parseArgs (strict), each also read from REGISTRY_*.
-// A flag wins over the environment; the result is a plain Config or a usage error.
+// Owns the command line: flags with node:util parseArgs (strict), each also read from REGISTRY_* and
+// from the config file; flag > environment > file > default. The result is a Config or one error.
 
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
 import { parseCidrs } from "./forwarded.ts";
 import type { S3Options } from "./storage/s3/driver.ts";
+import type { Sections } from "./settings/sections.ts";
 
 export const VERSION = "0.1.0";
 
@@ -44,12 +45,29 @@ export interface Config {
   idleTimeout: number;
   bodyTimeout: number;
   maxConnections?: number;
+  /** Writes under /v2/ answer 405 and GC pauses (src/policy); SIGHUP may change it. */
+  readOnly: boolean;
+  /** The config file (--config), read again by each reload. */
+  configFile?: string;
+  /** The config file's sections, parsed (src/settings/sections.ts); empty without a file. */
+  sections: Sections;
+}
+
+/**
+ * What a config file sets (src/settings/file.ts reads it): flag values as the command line
+ * would give them, where each stands (`line:col`), and the parsed sections.
+ */
+export interface FileSettings {
+  path: string;
+  flags: Record<string, { value: string | boolean; at: string }>;
+  sections: Sections;
 }
 
 export type ParsedCommand =
   | { kind: "serve"; config: Config }
   | { kind: "gc"; config: Config; dryRun: boolean }
   | { kind: "fsck"; config: Config; repair: boolean }
+  | { kind: "check"; config: Config }
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "error"; message: string };
@@ -68,6 +86,10 @@ export interface Flag {
   env?: string | false;
   /** Only with this subcommand. */
   command?: keyof typeof COMMANDS;
+  /** False: not a config file key (the file itself, one-off and subcommand flags). */
+  file?: false;
+  /** SIGHUP applies a change of it from the config file without a restart. */
+  reload?: true;
 }
 
 /**
@@ -82,6 +104,8 @@ export const FLAGS: readonly Flag[] = [
   { name: "data-dir", value: "DIR", help: "where fs storage keeps its data (default ./data)" },
   { name: "no-delete", help: "refuse every DELETE with 405 UNSUPPORTED" },
   { name: "no-ui", help: "do not serve the web interface at / (the API stays)" },
+  { name: "config", value: "FILE", help: "YAML (or JSON) settings and policies", file: false },
+  { name: "read-only", help: "refuse every write under /v2/ with 405, pause GC", reload: true },
   {
     name: "s3-endpoint",
     value: "URL",
@@ -100,7 +124,12 @@ export const FLAGS: readonly Flag[] = [
     help: "auth mode (default: basic with --htpasswd, else none)",
   },
   { name: "htpasswd", value: "FILE", help: "users, bcrypt entries (htpasswd -B)" },
-  { name: "access-policy", value: "FILE", help: "JSON rules: who may pull, push, delete where" },
+  {
+    name: "access-policy",
+    value: "FILE",
+    help: "JSON rules: who may pull, push, delete where",
+    reload: true,
+  },
   { name: "token-key", value: "FILE", help: "PEM EC P-256 key signing built-in tokens" },
   { name: "token-realm", value: "URL", help: "external token server (with issuer, service, keys)" },
   { name: "token-issuer", value: "ISS", help: "token issuer (default simple-registry)" },
@@ -138,15 +167,22 @@ export const FLAGS: readonly Flag[] = [
     value: "N",
     help: "connections at once (default: half the open-file limit, ≤ 4096)",
   },
-  { name: "dry-run", help: "gc: print what would go, delete nothing", env: false, command: "gc" },
+  {
+    name: "dry-run",
+    help: "gc: print what would go, delete nothing",
+    env: false,
+    command: "gc",
+    file: false,
+  },
   {
     name: "repair",
     help: "fsck: quarantine corrupt blobs, drop links to missing ones",
     env: false,
     command: "fsck",
+    file: false,
   },
-  { name: "help", help: "this text", env: false },
-  { name: "version", help: "print the version", env: false },
+  { name: "help", help: "this text", env: false, file: false },
+  { name: "version", help: "print the version", env: false, file: false },
 ];
 
 /** The environment variable a flag may also come from, if any. */
@@ -155,12 +191,17 @@ export function envName(flag: Flag): string | undefined {
   return flag.env ?? `REGISTRY_${flag.name.toUpperCase().replaceAll("-", "_")}`;
 }
 
+/** Whether a flag may be set in the config file, under its own name. */
+export const inFile = (flag: Flag) => flag.file !== false;
+
 export const USAGE = [
   "usage: simple-registry [options]            serve the registry",
   "       simple-registry gc [--dry-run] [options]   collect garbage once, print what it frees",
   "       simple-registry fsck [--repair] [options]  re-hash blobs, check links (exit 1 on problems)",
+  "       simple-registry config check FILE          check a config file (exit 1 on problems)",
   "",
-  "Each flag can also be set by its environment variable (shown right); a flag wins.",
+  "Each flag can also be set by its environment variable (shown right), or in the --config file",
+  "under its own name (`read-only: true`). Precedence: flag > environment > file > default.",
   "",
   ...FLAGS.map((flag) => {
     const left = `  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`;
@@ -174,12 +215,54 @@ const OPTIONS = Object.fromEntries(
 );
 
 /** Subcommands (the first positional). */
-const COMMANDS = { gc: true, fsck: true } as const;
+const COMMANDS = { gc: true, fsck: true, config: true } as const;
 
-/** Parses flags, falling back to `REGISTRY_<FLAG>` environment variables. */
+/**
+ * The config file the command line names (`--config FILE`, `REGISTRY_CONFIG`, or
+ * `config check FILE`), looked up before the full parse, which needs the file's settings.
+ */
+export function configPath(
+  args: string[],
+  env: Record<string, string | undefined>,
+): string | undefined {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, strict: false, allowPositionals: true });
+  } catch {
+    return undefined; // the full parse reports it
+  }
+  const { values, positionals } = parsed;
+  if (positionals[0] === "config" && positionals[1] === "check") return positionals[2];
+  const given = values.config;
+  return typeof given === "string" ? given : env[envName(FLAGS.find((f) => f.name === "config")!)!];
+}
+
+/**
+ * Parses flags, falling back to `REGISTRY_<FLAG>` environment variables, then to the config
+ * file's keys. An error about a value the file gave names the file, line and column.
+ */
 export function parseCommand(
   args: string[],
   env: Record<string, string | undefined>,
+  file?: FileSettings,
+): ParsedCommand {
+  const fromFile = new Set<string>();
+  const result = parseWith(args, env, file, fromFile);
+  if (result.kind !== "error" || !file) return result;
+  // `invalid --port: x` about a file's value → `registry.yaml:3:7: invalid port: x`.
+  const named = [...result.message.matchAll(/--([a-z0-9-]+)/g)].map((m) => m[1]);
+  const first = named.find((name) => fromFile.has(name));
+  if (first === undefined) return result;
+  let message = result.message;
+  for (const name of named) if (fromFile.has(name)) message = message.replace(`--${name}`, name);
+  return { kind: "error", message: `${file.path}:${file.flags[first].at}: ${message}` };
+}
+
+function parseWith(
+  args: string[],
+  env: Record<string, string | undefined>,
+  file: FileSettings | undefined,
+  fromFile: Set<string>,
 ): ParsedCommand {
   let values, positionals;
   try {
@@ -196,7 +279,13 @@ export function parseCommand(
   if (values.version) return { kind: "version" };
   const [command, ...extra] = positionals;
   if (command !== undefined && !Object.hasOwn(COMMANDS, command)) {
-    return { kind: "error", message: `unknown command: ${command} (expected gc or fsck)` };
+    return { kind: "error", message: `unknown command: ${command} (expected gc, fsck or config)` };
+  }
+  if (command === "config") {
+    if (extra[0] !== "check" || extra.length !== 2) {
+      return { kind: "error", message: "usage: simple-registry config check FILE" };
+    }
+    extra.length = 0;
   }
   if (extra.length > 0) return { kind: "error", message: `unexpected argument: ${extra[0]}` };
   for (const flag of FLAGS) {
@@ -208,7 +297,10 @@ export function parseCommand(
   const byName = new Map(FLAGS.map((flag) => [flag.name, flag]));
   const setting = (name: string): string | boolean | undefined => {
     const variable = envName(byName.get(name)!);
-    return values[name] ?? (variable === undefined ? undefined : env[variable]);
+    const given = values[name] ?? (variable === undefined ? undefined : env[variable]);
+    if (given !== undefined || !file || !Object.hasOwn(file.flags, name)) return given;
+    fromFile.add(name);
+    return file.flags[name].value;
   };
   const flagOn = (name: string) => isOn(setting(name));
 
@@ -260,6 +352,13 @@ export function parseCommand(
   if (maxConnections !== undefined && !/^[1-9]\d{0,6}$/.test(String(maxConnections))) {
     return { kind: "error", message: `invalid --max-connections: ${maxConnections}` };
   }
+  // A policy path from the flag or the environment wins over one written inline in the file.
+  const sections = { ...file?.sections };
+  if (security.accessPolicy !== undefined) delete sections["access-policy"];
+  if (security.auth === "none" && sections["access-policy"]) {
+    return { kind: "error", message: "--access-policy needs auth (--auth basic or token)" };
+  }
+  const configFile = setting("config");
   const config: Config = {
     port: Number(port),
     host,
@@ -279,7 +378,11 @@ export function parseCommand(
     ...(s3 && { s3 }),
     ...security,
     trustedProxies,
+    readOnly: flagOn("read-only"),
+    ...(typeof configFile === "string" && { configFile }),
+    sections,
   };
+  if (command === "config") return { kind: "check", config };
   if (command === "gc") return { kind: "gc", config, dryRun: values["dry-run"] === true };
   if (command === "fsck") return { kind: "fsck", config, repair: values.repair === true };
   return { kind: "serve", config };
