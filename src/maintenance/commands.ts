@@ -3,9 +3,11 @@
 
 import type { ParsedCommand } from "../config.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import { createState } from "../store/state.ts";
+import { createStore } from "../store/store.ts";
+import { policiesFrom } from "../policy/policies.ts";
 import { describeFsckReport, runFsck } from "./fsck.ts";
 import { describeGcReport, runGc } from "./gc.ts";
+import { applyRetention } from "./retention.ts";
 
 export type MaintenanceCommand = Extract<ParsedCommand, { kind: "gc" | "fsck" }>;
 
@@ -22,15 +24,27 @@ export async function runMaintenance(
     print(`error: ${command.kind} needs persistent storage (--storage fs or s3)`);
     return 2;
   }
-  await driver.ready?.();
-  const state = createState({ driver, sharedStorage: true });
   const { config } = command;
+  const policies = policiesFrom(config);
+  if (command.kind === "gc" && policies.readOnly && !command.dryRun) {
+    print(
+      "error: the registry is read-only (read-only: true): gc deletes nothing then (--dry-run)",
+    );
+    return 2;
+  }
+  await driver.ready?.();
+  const store = createStore({ driver, sharedStorage: true });
+  const state = store.state;
   if (command.kind === "gc") {
     const report = await runGc(state, {
       grace: config.gcGrace,
       untagged: config.gcUntagged,
       uploadTtl: config.uploadTtl,
       dryRun: command.dryRun,
+      // Retention's rules from the config file, deleting through the store as the API does.
+      retention: policies.retention.length === 0
+        ? undefined
+        : (repositories, context) => applyRetention(store, policies, repositories, context),
     });
     print(describeGcReport(report));
     return 0;

@@ -35,6 +35,7 @@ import { deleteRevision } from "../store/manifests.ts";
 import { isPinned } from "../store/pins.ts";
 import { orMissing, type StoreState } from "../store/state.ts";
 import { expireSessions } from "../store/uploads.ts";
+import { describeRetention, type RetentionContext, type RetentionReport } from "./retention.ts";
 
 export interface GcOptions {
   /** Anything modified more recently than this (ms) is never swept. */
@@ -47,6 +48,16 @@ export interface GcOptions {
   dryRun?: boolean;
   /** Stops a run between deletions (shutdown). */
   signal?: AbortSignal;
+  /** The pass's clock (ms since the epoch); tests pass a simulated one. */
+  now?: number;
+  /**
+   * Retention (src/maintenance/retention.ts), run on the listing before the mark: it deletes
+   * through the store and takes what it deleted out of the listing (a dry run only the latter).
+   */
+  retention?: (
+    repositories: RepositoryListing[],
+    context: RetentionContext,
+  ) => Promise<RetentionReport | undefined>;
 }
 
 export interface GcReport {
@@ -58,6 +69,8 @@ export interface GcReport {
   spared: number;
   /** Set when the sweep of blobs was skipped because a live manifest could not be read. */
   skipped?: string;
+  /** What retention deleted (or would), and why. */
+  retention?: RetentionReport;
   durationMs: number;
 }
 
@@ -67,7 +80,7 @@ export function runGc(state: StoreState, options: GcOptions): Promise<GcReport> 
 }
 
 async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
-  const started = Date.now();
+  const started = options.now ?? Date.now();
   const t0 = performance.now();
   const cutoff = started - options.grace;
   const dryRun = options.dryRun ?? false;
@@ -103,6 +116,14 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
       }
       return references.get(digest.value);
     };
+    if (options.retention) {
+      report.retention = await options.retention(repositories, {
+        dryRun,
+        now: started,
+        signal: options.signal,
+        references: readReferences,
+      });
+    }
     const liveBlobs = new Set<string>();
     const deadRevisions: { repository: RepositoryListing; digest: Digest }[] = [];
     for (const repository of repositories) {
@@ -218,6 +239,12 @@ export function logGcReport(report: GcReport): void {
     "gc.uploads.expired": report.uploads.expired,
     "gc.uploads.bytes": report.uploads.bytes,
     "gc.spared": report.spared,
+    ...(report.retention && {
+      "gc.retention.tags": report.retention.deletions.filter((d) => d.kind === "tag").length,
+      "gc.retention.manifests": report.retention.deletions.filter((d) => d.kind === "manifest")
+        .length,
+      "gc.retention.skipped": report.retention.skipped,
+    }),
     "duration_ms": report.durationMs,
   });
 }
@@ -226,6 +253,7 @@ export function logGcReport(report: GcReport): void {
 export function describeGcReport(report: GcReport): string {
   const verb = report.dryRun ? "would free" : "freed";
   return [
+    ...report.retention ? describeRetention(report.retention) : [],
     `marked ${report.marked.manifests} manifests, ${report.marked.blobs} blobs`,
     `${verb} ${report.swept.manifests} manifests, ${report.swept.blobs} blobs ` +
     `(${report.swept.bytes} bytes), ${report.swept.links} layer links`,
@@ -244,6 +272,12 @@ export interface GcLoopSettings {
   grace: number;
   untagged: boolean;
   uploadTtl: number;
+  /** Retention, applied at the start of each pass (see GcOptions). */
+  retention?: GcOptions["retention"];
+  /** While true, passes are skipped (read-only mode): GC writes nothing then. */
+  paused?: () => boolean;
+  /** Hears each pass's report, or "failed" (quotas recount after it). */
+  finished?: (outcome: GcReport | "failed") => void;
 }
 
 export interface GcLoop {
@@ -258,8 +292,19 @@ export function startGcLoop(state: StoreState, settings: GcLoopSettings): GcLoop
   let running: Promise<void> | undefined;
   const schedule = () => {
     timer = setTimeout(() => {
+      if (settings.paused?.()) {
+        log.info("gc skipped: the registry is read-only", {});
+        schedule();
+        return;
+      }
       running = runGc(state, { ...settings, signal: abort.signal })
-        .then(logGcReport, (error) => log.error("gc failed", { error }))
+        .then((report) => {
+          logGcReport(report);
+          settings.finished?.(report);
+        }, (error) => {
+          log.error("gc failed", { error });
+          settings.finished?.("failed");
+        })
         .finally(() => {
           running = undefined;
           if (!abort.signal.aborted) schedule();
