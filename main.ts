@@ -1,13 +1,16 @@
-// Simple Registry's entry point: parses flags and environment, starts the server, handles signals.
-// The only module that reads Deno.args or the environment, or exits.
+// Simple Registry's entry point: reads flags, environment and config file, starts the server,
+// handles signals (SIGHUP reloads the config). The only module that reads Deno.args or the
+// environment, or exits.
 
-import { isLoopbackHost, parseCommand, USAGE, VERSION } from "./src/config.ts";
+import { isLoopbackHost, USAGE, VERSION } from "./src/config.ts";
 import { flushLogs, log, setupLogging } from "./src/log.ts";
 import { createDriver, readTls, startServer } from "./src/server.ts";
 import { createAuth } from "./src/auth/auth.ts";
 import { runMaintenance } from "./src/maintenance/commands.ts";
+import { loadCommand } from "./src/settings/load.ts";
 
-const command = parseCommand(Deno.args, Deno.env.toObject());
+const readText = (path: string) => Deno.readTextFile(path);
+const command = await loadCommand(Deno.args, Deno.env.toObject(), readText);
 switch (command.kind) {
   case "help":
     console.log(USAGE);
@@ -21,6 +24,19 @@ switch (command.kind) {
     console.error(`error: ${command.message}`);
     console.error(USAGE);
     Deno.exit(2);
+    break;
+  case "invalid":
+    // A config file that cannot be read or has problems: one line naming where.
+    console.error(`error: ${command.message}`);
+    Deno.exit(1);
+    break;
+  case "checked":
+    for (const problem of command.problems) console.log(problem);
+    if (command.problems.length === 0) console.log(`${command.path}: ok`);
+    Deno.exit(command.problems.length === 0 ? 0 : 1);
+    break;
+  case "check":
+    Deno.exit(0); // loadCommand answers config check with "checked"
 }
 
 const { config } = command;
@@ -37,11 +53,22 @@ if (command.kind === "gc" || command.kind === "fsck") {
   await flushLogs();
   Deno.exit(code);
 }
+/** The settings anew, for a reload: the same flags and environment, the config file re-read. */
+const load = async () => {
+  const next = await loadCommand(Deno.args, Deno.env.toObject(), readText);
+  if (next.kind === "serve") return next.config;
+  throw new Error("message" in next ? next.message : `unexpected ${next.kind}`);
+};
 // Bad auth or TLS files (a non-bcrypt htpasswd line, an unreadable key…).
 const [auth, tls] = await Promise.all([createAuth(config), readTls(config)]).catch(fail);
 // Storage that cannot be reached (an S3 bucket, keys, endpoint) or a taken port.
-const server = await startServer({ ...config, driver: createDriver(config), auth, tls })
-  .catch(fail);
+const server = await startServer({
+  ...config,
+  driver: createDriver(config),
+  auth,
+  tls,
+  settings: { initial: config, load },
+}).catch(fail);
 if (config.auth === "none" && !isLoopbackHost(config.host)) {
   log.warn(
     "no authentication on a non-loopback address: anyone who can reach it may push and delete",
@@ -58,3 +85,8 @@ const stop = async (signal: Deno.Signal) => {
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => stop(signal));
 }
+// The config file again: policies, retention, quotas, read-only, access policy, htpasswd.
+Deno.addSignalListener("SIGHUP", () => {
+  log.info("reloading the config", { signal: "SIGHUP" });
+  server.reload();
+});

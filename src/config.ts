@@ -358,6 +358,9 @@ function parseWith(
   if (security.auth === "none" && sections["access-policy"]) {
     return { kind: "error", message: "--access-policy needs auth (--auth basic or token)" };
   }
+  if (sections.retention?.length && flagOn("no-delete")) {
+    return { kind: "error", message: "retention deletes tags: it cannot run with --no-delete" };
+  }
   const configFile = setting("config");
   const config: Config = {
     port: Number(port),

@@ -16,6 +16,7 @@ import { listTags } from "./api/tags.ts";
 import { listReferrers } from "./api/referrers.ts";
 import { listAllTags, listCatalog } from "./api/catalog.ts";
 import { tokenEndpoint } from "./api/token.ts";
+import { listQuotas } from "./api/quota.ts";
 import type { Action } from "./auth/types.ts";
 import { servePage, serveStatic } from "./ui/assets.ts";
 import { listRepositories as uiRepositories, listTags as uiTags } from "./ui/browse.ts";
@@ -62,6 +63,7 @@ export const ROUTES: Route[] = [
   route("end-1", "/v2/", { GET: { handler: checkVersion, action: "pull" } }),
   route("catalog", "/v2/_catalog", { GET: { handler: listCatalog, action: "catalog" } }),
   route("all-tags", "/v2/tags/list", { GET: { handler: listAllTags, action: "catalog" } }),
+  route("quota", "/v2/_quota", { GET: { handler: listQuotas, action: "catalog" } }),
   route("end-8a/8b", "/v2/:name(.+)/tags/list", { GET: { handler: listTags, action: "pull" } }),
   route("end-12a/12b", "/v2/:name(.+)/referrers/:digest", {
     GET: { handler: listReferrers, action: "pull" },

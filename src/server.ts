@@ -11,6 +11,13 @@ import { createStore, type Store } from "./store/store.ts";
 import { DEFAULT_UPLOAD_TTL } from "./store/state.ts";
 import { startUploadExpiry } from "./maintenance/expiry.ts";
 import { type GcLoopSettings, startGcLoop } from "./maintenance/gc.ts";
+import { applyRetention } from "./maintenance/retention.ts";
+import { type LivePolicies, livePolicies, policiesFrom } from "./policy/policies.ts";
+import { createQuotas } from "./policy/quota.ts";
+import { withPolicies } from "./policy/store.ts";
+import { createReloader, type ReloadOutcome, type ReloadPart } from "./settings/reload.ts";
+import type { Sections } from "./settings/sections.ts";
+import { FLUSH_INTERVAL, flushPulls, startPullFlushes } from "./store/pulls.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
@@ -25,6 +32,13 @@ export interface RunningServer extends AsyncDisposable {
   shutdown(graceMs?: number): Promise<void>;
   /** The registry's content, for in-process maintenance (GC, fsck) and tests. */
   store: Store;
+  /** The policies in force (read-only, retention, immutability, quotas). */
+  policies: LivePolicies;
+  /**
+   * Reads the settings again (`loadConfig`) and applies what changed, all of it or nothing
+   * (src/settings/reload.ts); without `loadConfig` it only reports that it cannot.
+   */
+  reload(): Promise<ReloadOutcome>;
 }
 
 export function createDriver(config: Pick<Config, "storage" | "dataDir" | "s3">): StorageDriver {
@@ -74,17 +88,33 @@ export async function startServer(
     trustedProxies?: string[];
     /** The web UI at / (default on; src/ui/). */
     ui?: boolean;
+    /** Read-only mode and the config file's policies (src/policy); reloadable. */
+    readOnly?: boolean;
+    sections?: Sections;
+    /**
+     * Reloads: the settings the server starts with, and how to read them anew from the command
+     * line, environment and config file (main.ts).
+     */
+    settings?: { initial: Config; load: () => Promise<Config> };
   } & Partial<ConnectionLimits>,
 ): Promise<RunningServer> {
   // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
   await config.driver.ready?.();
-  const store = createStore({
+  const local = createStore({
     driver: config.driver,
     deleteEnabled: config.deleteEnabled,
     // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
     sharedStorage: config.driver.kind === "s3",
     uploadTtl: config.uploadTtl,
+    // For retention's "not pulled for": a map update per pull, a write per repository a minute.
+    recordPulls: true,
   });
+  const policies = livePolicies(policiesFrom(config));
+  const quotas = createQuotas(local.state, () => policies.current().quotas);
+  const store = withPolicies(local, { policies, quotas });
+  const readOnly = () => policies.current().readOnly;
+  // Pull records begin now (`_pulls/_since`) if they never did: "not pulled for" counts from it.
+  if (!readOnly()) await flushPulls(local.state);
   const trustedProxies = parseCidrs((config.trustedProxies ?? []).join(","));
   const ui = config.ui === false ? undefined : createUi(store, { gc: gcSettings(config) });
   const app = createApp(store, {
@@ -112,13 +142,55 @@ export async function startServer(
     "connections.max": limits.maxConnections,
   });
 
-  const gc = config.gcInterval ? startGcLoop(store.state, gcSettings(config)) : undefined;
-  const expiry = startUploadExpiry(store.state, store.state.uploadTtl);
+  const gc = config.gcInterval
+    ? startGcLoop(store.state, {
+      ...gcSettings(config),
+      paused: readOnly,
+      retention(repositories, context) {
+        const now = policies.current();
+        if (now.retention.length === 0) return Promise.resolve(undefined);
+        return applyRetention(store, now, repositories, context);
+      },
+      finished: () => quotas.stale(),
+    })
+    : undefined;
+  const expiry = startUploadExpiry(store.state, store.state.uploadTtl, readOnly);
+  const pulls = startPullFlushes(store.state, FLUSH_INTERVAL, readOnly);
+  warnIdleRetention(policies.current().retention.length, config.gcInterval);
+
+  const parts: ReloadPart[] = [
+    {
+      name: "policies",
+      prepare(next) {
+        const compiled = policiesFrom(next);
+        return Promise.resolve(() => {
+          policies.replace(compiled);
+          warnIdleRetention(compiled.retention.length, config.gcInterval);
+        });
+      },
+    },
+  ];
+  const auth = config.auth as (Authorizer & { prepareReload?: ReloadPart["prepare"] }) | undefined;
+  if (auth?.prepareReload) {
+    parts.push({
+      name: "auth",
+      prepare: (next) => auth.prepareReload!(next),
+    });
+  }
+  const reload = config.settings
+    ? createReloader({ ...config.settings, parts })
+    : () =>
+      Promise.resolve({
+        ok: false,
+        error: "no config to reload",
+        restartNeeded: [],
+        durationMs: 0,
+      });
 
   let stopped: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000) => {
     stopped ??= (async () => {
-      await Promise.all([gc?.stop(), expiry.stop()]);
+      await Promise.all([gc?.stop(), expiry.stop(), pulls.stop()]);
       await server.shutdown(graceMs);
       const { accepted, evicted, refused, timedOut, acceptErrors } = server.stats;
       log.info("stopped", {
@@ -135,9 +207,20 @@ export async function startServer(
     url,
     port: address.port,
     store,
+    policies,
+    reload,
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };
+}
+
+/** Retention rules run in the GC loop: without it they wait for a `gc` command. */
+function warnIdleRetention(rules: number, gcInterval: number | undefined): void {
+  if (rules > 0 && !gcInterval) {
+    log.warn("retention rules apply only when GC runs: set gc-interval, or run the gc command", {
+      "retention.rules": rules,
+    });
+  }
 }
 
 /** The loop's settings from the config, with the command line's defaults. */

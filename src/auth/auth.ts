@@ -10,7 +10,7 @@ import { type BcryptPool, type BcryptPoolOptions, createBcryptPool } from "./bcr
 import { createPasswordCheck, type PasswordCheckOptions } from "./credentials.ts";
 import { type HtpasswdOptions, loadHtpasswd } from "./htpasswd.ts";
 import { createLimiter, type LimiterOptions } from "./limiter.ts";
-import { DEFAULT_POLICY, parsePolicy } from "./policy.ts";
+import { DEFAULT_POLICY, parsePolicy, type Policy } from "./policy.ts";
 import { tokenServer } from "./token_server.ts";
 import {
   builtInVerifier,
@@ -23,8 +23,20 @@ import {
 } from "./tokens.ts";
 import type { Authorizer } from "./types.ts";
 
-/** The auth settings of the command line (src/config.ts). */
-export type AuthConfig = Pick<Config, AuthFields>;
+/** The auth settings of the command line (src/config.ts), with a policy written inline. */
+export type AuthConfig = Pick<Config, AuthFields> & {
+  sections?: Pick<Config["sections"], "access-policy">;
+};
+
+/** Auth with what a config reload changes: the access policy and the htpasswd entries. */
+export interface Auth extends Authorizer {
+  /**
+   * Reads the policy and htpasswd files the new settings name; resolves to the switch that
+   * puts them in force, or throws one clear Error (then nothing changes). A different auth
+   * mode, htpasswd path or token setting needs a restart (src/settings/reload.ts says so).
+   */
+  prepareReload(config: AuthConfig): Promise<() => void>;
+}
 
 export interface AuthTuning {
   limits?: LimiterOptions;
@@ -44,7 +56,7 @@ const DEFAULT_TOKEN_ISSUER = "simple-registry";
 export async function createAuth(
   config: AuthConfig,
   tuning: AuthTuning = {},
-): Promise<Authorizer | undefined> {
+): Promise<Auth | undefined> {
   if (config.auth === "none") return undefined;
   const path = config.htpasswd;
   // Workers start at the first password check, and stop when idle.
@@ -56,16 +68,28 @@ export async function createAuth(
   ).catch((error) => {
     throw new Error(fileError("htpasswd", path!, error));
   });
-  const policy = config.accessPolicy === undefined ? undefined : await readFile(
-    "access policy",
-    config.accessPolicy,
-    parsePolicy,
-  );
+  let policy = await loadPolicy(config);
+  const fallback = config.tokenJwks !== undefined || config.tokenCert !== undefined
+    ? undefined // behind an external server, only a policy given here adds to its grants
+    : DEFAULT_POLICY;
+  const current = () => policy ?? fallback;
+  const prepareReload = async (next: AuthConfig) => {
+    const [nextPolicy, nextUsers] = await Promise.all([
+      loadPolicy(next),
+      htpasswd?.prepareReload().catch((error) => {
+        throw new Error(fileError("htpasswd", path!, error));
+      }),
+    ]);
+    return () => {
+      policy = nextPolicy;
+      nextUsers?.();
+    };
+  };
   const limiter = createLimiter({ now: tuning.now, ...tuning.limits });
   const checkPassword = htpasswd && createPasswordCheck(htpasswd, limiter, tuning.checks);
   if (config.auth === "basic") {
     if (!checkPassword) throw new Error("basic auth needs --htpasswd FILE");
-    return { ...basicAuthorizer(checkPassword, policy ?? DEFAULT_POLICY), close };
+    return { ...basicAuthorizer(checkPassword, () => current()!), close, prepareReload };
   }
 
   const service = config.tokenService ?? DEFAULT_TOKEN_SERVICE;
@@ -100,7 +124,10 @@ export async function createAuth(
       "auth.issuer": issuerName,
       "auth.service": service,
     });
-    return bearerAuthorizer({ realm: () => realm, service, verifier, policy });
+    return {
+      ...bearerAuthorizer({ realm: () => realm, service, verifier, policy: current }),
+      prepareReload,
+    };
   }
 
   if (!htpasswd || !checkPassword) {
@@ -122,7 +149,7 @@ export async function createAuth(
     now: tuning.now,
   });
   const verifier = builtInVerifier(key, issuerName, service, tuning.now);
-  const grantFrom = policy ?? DEFAULT_POLICY;
+  const grantFrom = () => current()!;
   const bearer = bearerAuthorizer({
     realm: (req) => config.tokenRealm ?? externalUrl(req, "/auth/token"),
     service,
@@ -132,7 +159,15 @@ export async function createAuth(
     issuer,
     checkPassword,
   });
-  return { ...bearer, close };
+  return { ...bearer, close, prepareReload };
+}
+
+/** The access policy a config names: its file, or its rules written inline in the config file. */
+function loadPolicy(config: AuthConfig): Promise<Policy | undefined> {
+  if (config.accessPolicy !== undefined) {
+    return readFile("access policy", config.accessPolicy, parsePolicy);
+  }
+  return Promise.resolve(config.sections?.["access-policy"]);
 }
 
 async function readFile<T>(what: string, path: string, parse: (text: string) => T | Promise<T>) {

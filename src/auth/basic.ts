@@ -8,8 +8,10 @@ import { allows, allowsCatalog, type Policy } from "./policy.ts";
 import { accessDetail } from "./scope.ts";
 import type { Access, Authorizer, User } from "./types.ts";
 
-export function basicAuthorizer(checkPassword: PasswordCheck, policy: Policy): Authorizer {
+/** `policy` is the one in force: a reload may replace it between two requests. */
+export function basicAuthorizer(checkPassword: PasswordCheck, current: () => Policy): Authorizer {
   const access = (user: User): Access => {
+    const policy = current();
     const canPull = (name: string) => allows(policy, user, name, "pull");
     return { user, canPull, canList: canPull };
   };
@@ -38,6 +40,7 @@ export function basicAuthorizer(checkPassword: PasswordCheck, policy: Policy): A
         }
       }
       const name = req.params.name === undefined ? undefined : requireName(req.params.name);
+      const policy = current();
       const allowed = name === undefined
         ? action === "catalog" ? allowsCatalog(policy, user) : user !== undefined
         : action !== "catalog" && allows(policy, user, name, action);

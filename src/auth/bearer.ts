@@ -15,8 +15,11 @@ export interface BearerSetup {
   realm: (req: AuthRequest) => string;
   service: string;
   verifier: TokenVerifier;
-  /** Built-in: the policy the server grants from; external: only when a file is given. */
-  policy?: Policy;
+  /**
+   * Built-in: the policy the server grants from; external: only when a file is given. The one
+   * in force: a reload may replace it between two requests.
+   */
+  policy: () => Policy | undefined;
   /** The built-in token server (src/auth/token_server.ts), when this process runs it. */
   tokenEndpoint?: (req: AuthRequest) => Promise<Response>;
   issuer?: TokenIssuer;
@@ -30,7 +33,7 @@ function quoted(value: string): string {
 }
 
 export function bearerAuthorizer(setup: BearerSetup): Authorizer {
-  const { policy, service } = setup;
+  const { service } = setup;
   const challenge = (req: AuthRequest, scope?: ResourceActions, error?: string) => {
     let value = `Bearer realm=${quoted(setup.realm(req))},service=${quoted(service)}`;
     if (scope) value += `,scope=${quoted(formatScope(scope))}`;
@@ -38,6 +41,7 @@ export function bearerAuthorizer(setup: BearerSetup): Authorizer {
     return { "www-authenticate": value };
   };
   const access = (token: VerifiedToken | undefined): Access => {
+    const policy = setup.policy();
     const user = token?.subject;
     const claims = token?.access ?? [];
     const canPull = (name: string) =>

@@ -36,6 +36,11 @@ export interface Htpasswd {
   known(user: string, password: string): Promise<boolean>;
   /** Whether the user is (still) in the file. */
   has(user: string): Promise<boolean>;
+  /**
+   * Reads the file now (a config reload); resolves to the switch that puts its entries in
+   * force, or throws naming the bad line (then the entries in force stay).
+   */
+  prepareReload(): Promise<() => void>;
 }
 
 export interface HtpasswdOptions {
@@ -130,6 +135,18 @@ export async function loadHtpasswd(path: string, options: HtpasswdOptions = {}):
     },
     async has(user) {
       return (await current()).has(user);
+    },
+    async prepareReload() {
+      const info = await Deno.stat(path);
+      const next = parseFile(await Deno.readTextFile(path), path);
+      return () => {
+        if (fileStamp(info) === stamp) return;
+        entries = next;
+        costliest = costliestHash(next);
+        stamp = fileStamp(info);
+        cache.clear();
+        log.info("htpasswd reloaded", { "file.path": path, "auth.users": entries.size });
+      };
     },
   };
 }

@@ -16,7 +16,8 @@ export interface TokenServerSetup {
   issuer: TokenIssuer;
   htpasswd: Htpasswd;
   checkPassword: PasswordCheck;
-  policy: Policy;
+  /** The policy in force (a reload may replace it between two requests). */
+  policy: () => Policy;
   service: string;
 }
 
@@ -26,7 +27,8 @@ export function tokenServer(setup: TokenServerSetup): (req: AuthRequest) => Prom
 }
 
 async function issueToken(req: AuthRequest, setup: TokenServerSetup): Promise<Response> {
-  const { issuer, htpasswd, checkPassword, policy, service } = setup;
+  const { issuer, htpasswd, checkPassword, service } = setup;
+  const policy = setup.policy();
   const post = req.request.method === "POST";
   const params = post
     ? new URLSearchParams(new TextDecoder().decode(await readLimited(req, 64 * 1024)))

@@ -15,13 +15,21 @@ export function expiryInterval(ttl: number): number {
   return Math.min(Math.max(ttl / 4, 1000), 3_600_000);
 }
 
-/** Drops sessions idle longer than `ttl` ms, every `expiryInterval(ttl)`; errors are logged. */
-export function startUploadExpiry(state: StoreState, ttl: number): ExpiryLoop {
+/**
+ * Drops sessions idle longer than `ttl` ms, every `expiryInterval(ttl)`; errors are logged. Not
+ * while `paused` (read-only mode: nothing is written, sessions wait).
+ */
+export function startUploadExpiry(
+  state: StoreState,
+  ttl: number,
+  paused: () => boolean = () => false,
+): ExpiryLoop {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
   const schedule = () => {
     timer = setTimeout(() => {
+      if (paused()) return schedule();
       running = expireSessions(state, ttl)
         .then(({ expired, bytes }) => {
           if (expired > 0) {

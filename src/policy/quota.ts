@@ -20,21 +20,10 @@ import type { Digest } from "../grammar.ts";
 import { blobPath, layersPath, revisionsPath } from "../storage/paths.ts";
 import { listDigestTree, walkRepositories } from "../store/inventory.ts";
 import { orMissing, type StoreState } from "../store/state.ts";
+import type { QuotaUsage } from "../store/store.ts";
 import type { QuotaRule } from "./rules.ts";
 
-/** One namespace's figures, for the endpoint and metrics. */
-export interface QuotaUsage {
-  /** The rule's globs (`team-a/**`), or the repository for a per-repository quota. */
-  quota: string;
-  /** The rule's place in `quotas:`. */
-  rule: number;
-  maxBytes: number;
-  usedBytes: number;
-  /** Held by pushes in flight. */
-  reservedBytes: number;
-  /** Distinct digests counted. */
-  digests: number;
-}
+export type { QuotaUsage };
 
 /** Room held by one push; `grow` adds to it (or throws DENIED), `done` links or releases it. */
 export interface Hold {

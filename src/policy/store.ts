@@ -68,6 +68,7 @@ export function withPolicies(store: Store, deps: PolicyDeps): Store {
 
   return {
     ...store,
+    quotas: () => quotas.usage(),
     blobs: {
       ...store.blobs,
       async delete(name, digest) {

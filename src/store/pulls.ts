@@ -135,8 +135,8 @@ export interface PullFlushes {
 }
 
 /**
- * Flushes pending pulls every `interval` ms (errors are logged; the pulls wait for the next), and
- * once at start, which writes `_pulls/_since`; nothing is written while `paused` (read-only).
+ * Flushes pending pulls every `interval` ms (errors are logged; the pulls wait for the next);
+ * nothing is written while `paused` (read-only mode).
  */
 export function startPullFlushes(
   state: StoreState,
@@ -148,7 +148,6 @@ export function startPullFlushes(
     running = running.then(() => paused() ? 0 : flushPulls(state))
       .catch((error) => log.error("pull records not written", { error }));
   const timer = setInterval(flush, interval);
-  flush();
   return {
     stop() {
       clearInterval(timer);

@@ -105,8 +105,24 @@ export interface Store {
     /** The blobs linked into the repository with their sizes, and its manifest count. */
     usage(name: string): Promise<RepositoryUsage>;
   };
+  /** Stored bytes per quota and what pushes hold (src/policy/quota.ts); none without quotas. */
+  quotas(): Promise<QuotaUsage[]>;
   /** The state maintenance (GC, fsck, expiry) works on: driver, locks, pins, caches. */
   state: StoreState;
+}
+
+/** One quota's figures, for `GET /v2/_quota` and metrics. */
+export interface QuotaUsage {
+  /** The rule's globs (`team-a/**`), or the repository of a per-repository quota. */
+  quota: string;
+  /** The rule's place in `quotas:`. */
+  rule: number;
+  maxBytes: number;
+  usedBytes: number;
+  /** Held by pushes in flight. */
+  reservedBytes: number;
+  /** Distinct digests counted. */
+  digests: number;
 }
 
 /** Repositories whose tags are listed at once for one page of `catalogWithTags`. */
@@ -151,6 +167,7 @@ export function createStore(options: StoreOptions): Store {
       tags: (name, tags) => describeTags(state, name, tags),
       usage: (name) => describeUsage(state, name),
     },
+    quotas: () => Promise.resolve([]),
     state,
   };
 }
