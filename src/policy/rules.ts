@@ -62,12 +62,12 @@ export const RETENTION_KEYS = [
 export function parseRetention(value: unknown, problems: Problems): RetentionRule[] {
   return list(value, [], problems, (item, path) => {
     const rule = mapping(item, path, problems, RETENTION_KEYS);
-    const base = rule && ruleBase(rule, path, problems);
-    if (!rule || !base) return undefined;
+    if (!rule) return undefined;
+    const base = ruleBase(rule, path, problems);
     const optional = <T>(key: string, read: (v: unknown, p: Path, pr: Problems) => T) =>
       rule[key] === undefined ? undefined : read(rule[key], [...path, key], problems);
     const parsed: RetentionRule = {
-      ...base,
+      ...base!,
       keepLast: optional("keep-last", count),
       keepTags: optional("keep-tags", regexps),
       olderThan: optional("older-than", duration),
@@ -78,20 +78,20 @@ export function parseRetention(value: unknown, problems: Problems): RetentionRul
     if (!deletes.some((key) => rule[key] !== undefined)) {
       problems.add(path, `the rule deletes nothing: give ${deletes.join(", ")} or several`);
     }
-    return parsed;
+    return base && parsed;
   });
 }
 
 export function parseImmutable(value: unknown, problems: Problems): ImmutableRule[] {
   return list(value, [], problems, (item, path) => {
     const rule = mapping(item, path, problems, ["repositories", "tags", "allow-delete", "comment"]);
-    const base = rule && ruleBase(rule, path, problems);
-    if (!rule || !base) return undefined;
+    if (!rule) return undefined;
+    const base = ruleBase(rule, path, problems);
     const tags = rule.tags === undefined ? [/^/] : regexps(rule.tags, [...path, "tags"], problems);
     const allowDelete = rule["allow-delete"] === undefined
       ? false
       : boolean(rule["allow-delete"], [...path, "allow-delete"], problems);
-    if (!tags || allowDelete === undefined) return undefined;
+    if (!base || !tags || allowDelete === undefined) return undefined;
     return { ...base, tags, allowDelete };
   });
 }
@@ -104,8 +104,8 @@ export function parseQuotas(value: unknown, problems: Problems): QuotaRule[] {
       "per-repository",
       "comment",
     ]);
-    const base = rule && ruleBase(rule, path, problems);
-    if (!rule || !base) return undefined;
+    if (!rule) return undefined;
+    const base = ruleBase(rule, path, problems);
     if (rule["max-bytes"] === undefined) {
       problems.add(path, `a quota needs "max-bytes"`);
       return undefined;
@@ -114,7 +114,7 @@ export function parseQuotas(value: unknown, problems: Problems): QuotaRule[] {
     const perRepository = rule["per-repository"] === undefined
       ? false
       : boolean(rule["per-repository"], [...path, "per-repository"], problems);
-    if (maxBytes === undefined || perRepository === undefined) return undefined;
+    if (!base || maxBytes === undefined || perRepository === undefined) return undefined;
     return { ...base, maxBytes, perRepository };
   });
 }
