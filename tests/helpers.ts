@@ -8,6 +8,7 @@ import type { StorageDriver } from "../src/storage/driver.ts";
 import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
 import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3/driver.ts";
+import type { Sections } from "../src/settings/sections.ts";
 import {
   type Descriptor,
   DOCKER_CONFIG,
@@ -250,6 +251,9 @@ interface ServerOptions {
   bodyBudget?: number;
   /** --trusted-proxies: peers whose X-Forwarded-* headers are believed. */
   trustedProxies?: string[];
+  /** --read-only and the config file's policies (src/policy). */
+  readOnly?: boolean;
+  sections?: Sections;
 }
 
 export async function withServer(
@@ -268,6 +272,8 @@ export async function withServer(
     uploadTtl: options.uploadTtl,
     bodyBudget: options.bodyBudget,
     trustedProxies: options.trustedProxies,
+    readOnly: options.readOnly,
+    sections: options.sections,
     driver,
   });
   return {

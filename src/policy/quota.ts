@@ -200,11 +200,14 @@ export function createQuotas(state: StoreState, rules: () => readonly QuotaRule[
 function exceeded(namespace: Namespace, needed: number): RegistryError {
   const { rule } = namespace;
   const used = namespace.bytes + namespace.reserved;
+  const inFlight = namespace.reserved > 0
+    ? ` (${formatBytes(namespace.reserved)} of it by pushes in flight)`
+    : "";
   return new RegistryError(
     "DENIED",
     `quota exceeded for ${namespace.quota}: ${formatBytes(used)} of ${
       formatBytes(rule.maxBytes)
-    } used, this push needs ${formatBytes(needed)} more (quotas rule ${rule.index})`,
+    } used${inFlight}, this push needs ${formatBytes(needed)} more (quotas rule ${rule.index})`,
     {
       detail: {
         quota: namespace.quota,
