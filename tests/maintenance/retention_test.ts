@@ -299,3 +299,67 @@ retention:
   assert(!survivors.includes(boundary), "the boundary tag itself was deleted");
   assertEquals(listed.filter((tag) => tag > boundary), survivors.filter((tag) => tag > boundary));
 });
+
+Deno.test("retention: pushes racing a pass never lose a tag the rules keep", async () => {
+  const time = clock();
+  const store = seededStore(time);
+  // 600 old CI tags (all due to go), pushed on the first day.
+  const old: string[] = [];
+  for (let i = 0; i < 600; i++) {
+    time.set(T0 + i * 60_000);
+    old.push(`pr-${i}`);
+    await pushImage(store, "ci/app", `pr-${i}`, i + 1);
+  }
+  time.set(T0 + 7 * DAY);
+  const rules = policies();
+  // CI re-pushes a third of the old tags (half the same image, half a new one) and pushes new
+  // ones, after the pass planned and before it deletes (the worst moment): all of them are
+  // fresh, so the rules keep them.
+  const kept: string[] = [];
+  const racing = () => {
+    const pushes: Promise<unknown>[] = [];
+    for (let i = 0; i < 600; i += 3) {
+      kept.push(`pr-${i}`);
+      pushes.push(pushImage(store, "ci/app", `pr-${i}`, i % 2 === 0 ? i + 1 : 50_000 + i));
+      kept.push(`new-${i}`);
+      pushes.push(pushImage(store, "ci/app", `new-${i}`, 60_000 + i));
+    }
+    return Promise.all(pushes);
+  };
+  let raced: Promise<unknown> | undefined;
+  const racedStore = {
+    ...store,
+    manifests: {
+      ...store.manifests,
+      delete: async (...args: Parameters<Store["manifests"]["delete"]>) => {
+        await (raced ??= racing());
+        return store.manifests.delete(...args);
+      },
+    },
+  };
+  const report = await runGc(store.state, {
+    grace: 0,
+    untagged: false,
+    now: time.now(),
+    retention: (repositories, context) => applyRetention(racedStore, rules, repositories, context),
+  });
+  const tags = new Set(await allTags(store, "ci/app"));
+  const lost = kept.filter((tag) => !tags.has(tag));
+  assertEquals(lost, [], "tags the rules keep");
+  for (const tag of kept) {
+    const manifest = await store.manifests.get("ci/app", { tag });
+    assert(manifest, `${tag} resolves to a stored manifest`);
+  }
+  // The race happened: the pass planned deletions that the pushes made stale.
+  // Spared: the 197 re-pushed tags the plan had (pr-591…597 are among the 10 newest anyway),
+  // and the 99 of their images pushed again unchanged (their records were written anew).
+  assertEquals(report.retention!.skipped, 197 + 99);
+  // The next pass deletes exactly the old tags nobody pushed again.
+  await runGc(store.state, {
+    grace: 0,
+    untagged: false,
+    now: time.now(),
+    retention: (repositories, context) => applyRetention(store, rules, repositories, context),
+  });
+  assertEquals(await allTags(store, "ci/app"), [...kept].sort());
+});
