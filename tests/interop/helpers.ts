@@ -299,6 +299,8 @@ export interface StartOptions {
    * command, say): given the fresh data dir, the command line, its cwd and extra environment.
    */
   command?: (dataDir: string) => { args: string[]; cwd: string; env: Record<string, string> };
+  /** More flags for Simple Registry (`--config FILE`). */
+  args?: string[];
 }
 
 /** A registry process on 127.0.0.1; everything it prints is kept, line by line. */
@@ -383,6 +385,7 @@ export class RegistryProcess implements AsyncDisposable {
             envVar("S3_SECRET_KEY") ?? "",
           ]
           : []),
+        ...opts.args ?? [],
       ];
     } else {
       const bin = which(CLIENTS["docker-registry"].bin);
@@ -602,7 +605,7 @@ export class Session implements AsyncDisposable {
   /** Starts a registry (the target unless `kind` says otherwise), stopped with the session. */
   async registry(
     storage: StorageKind,
-    opts: Pick<StartOptions, "kind" | "label" | "command"> = {},
+    opts: Pick<StartOptions, "kind" | "label" | "command" | "args"> = {},
   ): Promise<RegistryProcess> {
     const reg = await RegistryProcess.start({ storage, dir: this.dir, ...opts });
     this.registries.push(reg);
