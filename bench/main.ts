@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { type FloodResult, measureFlood, quantile, writeFloodHtpasswd } from "./auth.ts";
 import { type HeyResult, runHey } from "./hey.ts";
+import { benchRetention, type RetentionFigures } from "./retention.ts";
 import { HttpConn } from "./http.ts";
 import { benchUi, type UiFigure, uiTable } from "./ui.ts";
 import {
@@ -86,6 +87,7 @@ const SECTIONS = [
   "ceilings",
   "auth",
   "ui",
+  "retention",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -1130,6 +1132,7 @@ async function main(): Promise<number> {
   const root = await Deno.makeTempDir({ prefix: "sr-bench-" });
   const servers: Server[] = [];
   let durable: Server | undefined;
+  let retention: RetentionFigures | undefined;
   const stopAll = async () => {
     for (const s of [...servers, ...durable ? [durable] : []]) await s.stop().catch(() => {});
     if (!opt.keep) await Deno.remove(root, { recursive: true }).catch(() => {});
@@ -1144,7 +1147,7 @@ async function main(): Promise<number> {
   const skipped: string[] = [];
   try {
     const needServers = [...SECTIONS].some((s) =>
-      s !== "ceilings" && s !== "auth" && s !== "ui" && want(s)
+      s !== "ceilings" && s !== "auth" && s !== "ui" && s !== "retention" && want(s)
     );
     if (needServers && !opt["no-sr"]) {
       let exists = false;
@@ -1219,6 +1222,8 @@ async function main(): Promise<number> {
       uiFigures = await benchUi({ runs: RUNS, quick, log });
       log(`ui figures (median of ${RUNS} runs; the runs after it):\n${uiTable(uiFigures)}`);
     }
+    // In process, no servers: retention over 10,000 tags and config reloads (bench/retention.ts).
+    if (want("retention")) retention = await benchRetention(quick ? 2_000 : 10_000, log);
   } finally {
     await stopAll();
   }
@@ -1278,6 +1283,7 @@ async function main(): Promise<number> {
     ceilings,
     floods,
     ui: uiFigures,
+    retention,
     sectionCpu,
     quietWaits: { ...quiet, maxPerRun: QUIET_WAIT, belowCores: QUIET_CORES },
     table: out,

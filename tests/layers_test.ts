@@ -47,8 +47,8 @@ Deno.test("layers: the API speaks to the store, never to storage keys or drivers
 });
 
 Deno.test("layers: the store, GC and fsck know nothing of HTTP", () => {
-  assertEquals(edges(/^src\/(store|maintenance|oci)\//, HTTP), []);
-  assertEquals(edges(/^src\/(store|maintenance|oci)\//, /^src\/auth\//), []);
+  assertEquals(edges(/^src\/(store|maintenance|oci|policy)\//, HTTP), []);
+  assertEquals(edges(/^src\/(store|maintenance|oci|policy)\//, /^src\/auth\//), []);
 });
 
 Deno.test("layers: storage drivers import nothing above them", () => {

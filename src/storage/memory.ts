@@ -96,7 +96,8 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): StorageDr
     delete: (key) =>
       Promise.try(() => {
         checkKey(key);
-        objects.delete(key);
+        // An object is no prefix of others (as a file is no directory): one lookup, no scan.
+        if (objects.delete(key)) return;
         const base = `${key}/`;
         for (const other of objects.keys()) if (other.startsWith(base)) objects.delete(other);
       }),

@@ -1,7 +1,7 @@
 // Retention (src/maintenance/retention.ts) over a simulated week of CI pushes: exactly the expected
 // tags survive, images go with their referrers and children, dry runs plan what real runs delete.
 
-import { runGc } from "../../src/maintenance/gc.ts";
+import { runGc, startGcLoop } from "../../src/maintenance/gc.ts";
 import { applyRetention, type Deletion } from "../../src/maintenance/retention.ts";
 import { parseDigest } from "../../src/grammar.ts";
 import { policiesFrom } from "../../src/policy/policies.ts";
@@ -362,4 +362,27 @@ Deno.test("retention: pushes racing a pass never lose a tag the rules keep", asy
     retention: (repositories, context) => applyRetention(store, rules, repositories, context),
   });
   assertEquals(await allTags(store, "ci/app"), [...kept].sort());
+});
+
+Deno.test("gc loop: no pass runs while paused (read-only mode); passes resume after", async () => {
+  const store = seededStore(clock());
+  let paused = true;
+  let asked = 0;
+  let passes = 0;
+  const loop = startGcLoop(store.state, {
+    interval: 5,
+    grace: 0,
+    untagged: false,
+    uploadTtl: DAY,
+    paused: () => (asked++, paused),
+    finished: () => passes++,
+  });
+  try {
+    while (asked < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+    assertEquals(passes, 0, "no pass while paused");
+    paused = false;
+    while (passes < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  } finally {
+    await loop.stop();
+  }
 });

@@ -42,6 +42,8 @@ const ROWS: Row[] = [
   ["quarantinePath", [D], `_quarantine/blobs/sha256/${HEX}`],
   ["catalogEntryPath", ["org/team/app"], "_catalog/org~team~app"],
   ["catalogEntryPath", ["alpine"], "_catalog/alpine"],
+  ["pullsPath", ["org/team/app"], "_pulls/org~team~app"],
+  ["pullsPath", ["alpine"], "_pulls/alpine"],
   ["uploadPath", [UUID], `_uploads/${UUID}`],
   ["uploadInfoPath", [UUID], `_uploads/${UUID}/info`],
   ["uploadDataPath", [UUID], `_uploads/${UUID}/data`],
