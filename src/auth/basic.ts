@@ -19,8 +19,8 @@ export function basicAuthorizer(checkPassword: PasswordCheck, current: () => Pol
     mode: "basic",
     permits: (user, action, name) =>
       name === undefined
-        ? action === "catalog" && allowsCatalog(policy, user)
-        : allows(policy, user, name, action),
+        ? action === "catalog" && allowsCatalog(current(), user)
+        : allows(current(), user, name, action),
     checkPassword,
     async authorize(req, action) {
       if (action === "login" || action === "public") return access(undefined);

@@ -57,11 +57,15 @@ export function bearerAuthorizer(setup: BearerSetup): Authorizer {
     issuer: setup.issuer,
     tokenEndpoint: setup.tokenEndpoint,
     checkPassword: setup.checkPassword,
-    permits: policy &&
-      ((user, action, name) =>
-        name === undefined
+    // Only where this registry has a policy of its own (built-in server, or a file given).
+    permits: setup.policy() &&
+      ((user, action, name) => {
+        const policy = setup.policy();
+        if (!policy) return false;
+        return name === undefined
           ? action === "catalog" && allowsCatalog(policy, user)
-          : allows(policy, user, name, action)),
+          : allows(policy, user, name, action);
+      }),
     async authorize(req, action) {
       if (action === "login" || action === "public") return access(undefined);
       const name = req.params.name === undefined ? undefined : requireName(req.params.name);
