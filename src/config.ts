@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
 import { parseCidrs } from "./forwarded.ts";
 import type { S3Options } from "./storage/s3/driver.ts";
-import type { Sections } from "./settings/sections.ts";
+import { SECTIONS, type Sections } from "./settings/sections.ts";
 
 export const VERSION = "0.1.0";
 
@@ -202,6 +202,11 @@ export const USAGE = [
   "",
   "Each flag can also be set by its environment variable (shown right), or in the --config file",
   "under its own name (`read-only: true`). Precedence: flag > environment > file > default.",
+  `The file's other keys: ${SECTIONS.map((s) => s.key).join(", ")} (README: Policies).`,
+  `SIGHUP re-reads the file and applies ${
+    [...FLAGS.filter((f) => f.reload).map((f) => f.name), ...SECTIONS.map((s) => s.key)]
+      .filter((key, i, all) => all.indexOf(key) === i).join(", ")
+  }, htpasswd entries.`,
   "",
   ...FLAGS.map((flag) => {
     const left = `  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`;
