@@ -13,6 +13,7 @@ import apiJs from "./static/lib/api.js" with { type: "text" };
 import domJs from "./static/lib/dom.js" with { type: "text" };
 import formatJs from "./static/lib/format.js" with { type: "text" };
 import jsonJs from "./static/lib/json.js" with { type: "text" };
+import partsJs from "./static/lib/parts.js" with { type: "text" };
 import repositoriesJs from "./static/pages/repositories.js" with { type: "text" };
 import repositoryJs from "./static/pages/repository.js" with { type: "text" };
 import imageJs from "./static/pages/image.js" with { type: "text" };
@@ -33,6 +34,7 @@ export const STATIC_FILES: Record<string, { body: string; type: string }> = {
   "lib/dom.js": { body: domJs, type: JS },
   "lib/format.js": { body: formatJs, type: JS },
   "lib/json.js": { body: jsonJs, type: JS },
+  "lib/parts.js": { body: partsJs, type: JS },
   "pages/repositories.js": { body: repositoriesJs, type: JS },
   "pages/repository.js": { body: repositoryJs, type: JS },
   "pages/image.js": { body: imageJs, type: JS },

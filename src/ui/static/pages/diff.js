@@ -4,7 +4,7 @@
 import { get, query, repo } from "../lib/api.js";
 import { fill, h, link, table } from "../lib/dom.js";
 import { bytes, compressionOf, plural, shortDigest } from "../lib/format.js";
-import { repositoryCrumbs } from "./repository.js";
+import { repositoryCrumbs } from "../lib/parts.js";
 
 const MARK = { added: "+", removed: "−", shared: "=" };
 

@@ -4,7 +4,7 @@
 import { get, repo } from "../lib/api.js";
 import { clear, copyButton, fill, h, icon, table } from "../lib/dom.js";
 import { bytes, count, modeString, plural, shortDigest } from "../lib/format.js";
-import { repositoryCrumbs } from "./repository.js";
+import { repositoryCrumbs } from "../lib/parts.js";
 
 /** Rows drawn at once; the filter narrows the rest. */
 const SHOWN = 1000;

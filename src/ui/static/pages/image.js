@@ -26,30 +26,7 @@ import {
   shortDigest,
 } from "../lib/format.js";
 import { jsonBlock } from "../lib/json.js";
-import { repositoryCrumbs } from "./repository.js";
-
-export function kindPill(facts) {
-  if (facts.kind === "index") {
-    return h("span", { class: "pill index" }, `Index · ${facts.platforms?.length ?? 0}`);
-  }
-  if (facts.kind === "artifact") {
-    return h(
-      "span",
-      { class: "pill artifact", title: facts.artifactType ?? "" },
-      artifactName(facts.artifactType),
-    );
-  }
-  return h("span", { class: "pill" }, "Image");
-}
-
-export function platformList(platforms) {
-  if (platforms.length === 0) return h("span", { class: "faint" }, "—");
-  return h(
-    "span",
-    { class: "platforms" },
-    platforms.map((p) => h("span", { class: "platform" }, platformName(p))),
-  );
-}
+import { kindPill, platformList, repositoryCrumbs } from "../lib/parts.js";
 
 const section = (title, countText, ...body) =>
   h(

@@ -2,35 +2,11 @@
 // size and created time, a pull command to copy, a delete (when allowed), and a compare form.
 
 import { del, get, query, repo, session } from "../lib/api.js";
-import {
-  clear,
-  confirmDialog,
-  copyButton,
-  crumbs,
-  fill,
-  h,
-  icon,
-  link,
-  table,
-  toast,
-} from "../lib/dom.js";
+import { clear, confirmDialog, copyButton, fill, h, icon, link, table, toast } from "../lib/dom.js";
 import { ago, bytes, count, dateTime, plural, shortDigest } from "../lib/format.js";
-import { kindPill, platformList } from "./image.js";
+import { kindPill, platformList, repositoryCrumbs } from "../lib/parts.js";
 
 const PAGE = 50;
-
-export function repositoryCrumbs(name, last) {
-  const parts = name.split("/");
-  const items = [["Repositories", "/"]];
-  parts.forEach((part, i) => {
-    const path = parts.slice(0, i + 1).join("/");
-    if (i === parts.length - 1 && !last) items.push(part);
-    else if (i === parts.length - 1) items.push([part, `/ui/r/${path}`]);
-    else items.push([part, `/?ns=${encodeURIComponent(parts[0])}`]);
-  });
-  if (last) items.push(last);
-  return crumbs(items);
-}
 
 export async function render({ container, params, url, navigate }) {
   const { name } = params;
