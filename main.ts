@@ -8,6 +8,7 @@ import { createDriver, readTls, startServer } from "./src/server.ts";
 import { createAuth } from "./src/auth/auth.ts";
 import { runMaintenance } from "./src/maintenance/commands.ts";
 import { loadCommand } from "./src/settings/load.ts";
+import { opsSettings } from "./src/ops/ops.ts";
 
 const readText = (path: string) => Deno.readTextFile(path);
 const command = await loadCommand(Deno.args, Deno.env.toObject(), readText);
@@ -59,14 +60,19 @@ const load = async () => {
   if (next.kind === "serve") return next.config;
   throw new Error("message" in next ? next.message : `unexpected ${next.kind}`);
 };
-// Bad auth or TLS files (a non-bcrypt htpasswd line, an unreadable key…).
-const [auth, tls] = await Promise.all([createAuth(config), readTls(config)]).catch(fail);
+// Bad auth, TLS or notification files (a non-bcrypt htpasswd line, an unreadable key…).
+const [auth, tls, ops] = await Promise.all([
+  createAuth(config),
+  readTls(config),
+  opsSettings(config),
+]).catch(fail);
 // Storage that cannot be reached (an S3 bucket, keys, endpoint) or a taken port.
 const server = await startServer({
   ...config,
   driver: createDriver(config),
   auth,
   tls,
+  ops,
   settings: { initial: config, load },
 }).catch(fail);
 if (config.auth === "none" && !isLoopbackHost(config.host)) {

@@ -1,16 +1,18 @@
-// Owns request dispatch: route lookup, 404/405, HEAD via GET, common headers, error rendering, logs.
+// Owns request dispatch: route lookup, 404/405, HEAD via GET, common headers, error rendering, taps.
 // Implements the spec's error body and Docker's `Docker-Distribution-API-Version` on every response.
 
 import { createByteBudget } from "./budget.ts";
 import { errorResponse, RegistryError } from "./errors.ts";
 import { type Cidr, type Client, resolveClient } from "./forwarded.ts";
-import type { Context } from "./http.ts";
+import type { Exchange, Tap } from "./exchange.ts";
+import type { Context, Ops } from "./http.ts";
 import { log } from "./log.ts";
 import type { Store } from "./store/store.ts";
 import { allowedMethods, type Match, matchRoute } from "./routes.ts";
 import type { Authorizer } from "./auth/types.ts";
 import { authorizeUi } from "./ui/session.ts";
 import { setUiHeaders, type Ui } from "./ui/state.ts";
+import { accessLog } from "./ops/access_log.ts";
 
 /** `info` is Deno.serve's handler info: its `remoteAddr` feeds the brute-force limits. */
 export type App = (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;
@@ -24,55 +26,68 @@ export interface AppOptions {
   trustedProxies?: Cidr[];
   /** The web UI's state (src/ui/state.ts createUi); absent: no UI routes (--no-ui). */
   ui?: Ui;
+  /** What sees every request (src/ops): default the access log alone. */
+  taps?: Tap[];
+  /** Health and metrics for their routes (src/ops/endpoints.ts). */
+  ops?: Ops;
 }
 
 const DEFAULT_BODY_BUDGET = 64 * 1024 * 1024;
 
 export function createApp(store: Store, options: AppOptions = {}): App {
   const budget = createByteBudget(options.bodyBudget ?? DEFAULT_BODY_BUDGET);
+  const app = { store, auth: options.auth, budget, ui: options.ui, ops: options.ops };
+  const taps = options.taps ?? [accessLog()];
+  const receiving = taps.filter((tap) => tap.received);
+  const committing = taps.filter((tap) => tap.beforeAnswer);
+  const answering = taps.filter((tap) => tap.answered);
   return async (request, info) => {
-    const started = performance.now();
-    const requestId = crypto.randomUUID();
-    let url: URL | undefined;
+    const peer = info?.remoteAddr && "hostname" in info.remoteAddr
+      ? info.remoteAddr.hostname
+      : undefined;
+    const client = resolveClient(peer, request.headers, options.trustedProxies ?? []);
+    const exchange: Exchange = {
+      id: crypto.randomUUID(),
+      request,
+      path: rawPath(request),
+      started: performance.now(),
+      client: client.address,
+    };
+    for (const tap of receiving) tap.received!(exchange);
     let match: Match | undefined;
     let response: Response;
     try {
-      url = requestUrl(request);
-      match = matchRoute(url.pathname, options.ui !== undefined);
-      const peer = info?.remoteAddr && "hostname" in info.remoteAddr
-        ? info.remoteAddr.hostname
-        : undefined;
-      const client = resolveClient(peer, request.headers, options.trustedProxies ?? []);
-      const app = { store, auth: options.auth, budget, ui: options.ui };
-      response = await dispatch(request, url, match, app, client);
+      exchange.url = requestUrl(request);
+      exchange.path = exchange.url.pathname;
+      match = matchRoute(exchange.url.pathname, options.ui !== undefined);
+      response = await dispatch(exchange, exchange.url, match, app, client);
     } catch (error) {
-      response = renderError(error, request, url?.pathname ?? rawPath(request), requestId);
+      response = renderError(error, exchange);
+    }
+    try {
+      for (const tap of committing) await tap.beforeAnswer!(exchange, response);
+    } catch (error) {
+      await response.body?.cancel();
+      response = renderError(error, exchange);
     }
     if (match?.route.ui) setUiHeaders(response.headers);
     response.headers.set("docker-distribution-api-version", "registry/2.0");
-    response.headers.set("x-request-id", requestId);
-    log.info("request", {
-      "http.request.id": requestId,
-      "http.request.method": request.method,
-      "url.path": url?.pathname ?? rawPath(request),
-      "url.query": url?.search.slice(1) ?? "",
-      "http.request.body.size": Number(request.headers.get("content-length") ?? 0),
-      "http.response.status": response.status,
-      "http.response.body.size": Number(response.headers.get("content-length") ?? 0),
-      "duration_ms": Math.round((performance.now() - started) * 100) / 100,
-    });
+    response.headers.set("x-request-id", exchange.id);
+    for (const tap of answering) tap.answered!(exchange, response);
     return response;
   };
 }
 
 async function dispatch(
-  request: Request,
+  exchange: Exchange,
   url: URL,
   match: Match | undefined,
-  app: Pick<Context, "store" | "auth" | "budget" | "ui">,
+  app: Pick<Context, "store" | "auth" | "budget" | "ui" | "ops">,
   client: Client,
 ): Promise<Response> {
+  const { request } = exchange;
   if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
+  exchange.route = match.route;
   const head = request.method === "HEAD";
   const method = (head ? "GET" : request.method) as keyof typeof match.route.methods;
   const endpoint = match.route.methods[method];
@@ -91,6 +106,7 @@ async function dispatch(
     remoteAddress: client.address,
     forwarded: client.forwarded,
   };
+  exchange.ctx = ctx;
   // Every route is checked here, before its handler runs (tests/auth walks ROUTES to prove it).
   if (ctx.auth) {
     ctx.access = match.route.ui
@@ -119,15 +135,18 @@ function requestUrl(request: Request): URL {
 /** The path as sent, for the logs of a request whose URL does not parse. */
 const rawPath = (request: Request) => request.url.replace(/^[^:]*:\/\/[^/]*/, "");
 
-function renderError(error: unknown, request: Request, path: string, requestId: string): Response {
+function renderError(error: unknown, exchange: Exchange): Response {
+  const { id, request, path } = exchange;
   if (error instanceof RegistryError) {
+    exchange.errorCode = error.code;
     log.debug("request refused", {
-      "http.request.id": requestId,
+      "http.request.id": id,
       "error.code": error.code,
       "error.message": error.message,
     });
     return errorResponse(error, request.method);
   }
-  log.error("request failed", { "http.request.id": requestId, "url.path": path, error });
+  exchange.errorCode = "UNKNOWN";
+  log.error("request failed", { "http.request.id": id, "url.path": path, error });
   return errorResponse(new RegistryError("UNKNOWN", "internal error"), request.method);
 }

@@ -51,6 +51,13 @@ export interface Config {
   configFile?: string;
   /** The config file's sections, parsed (src/settings/sections.ts); empty without a file. */
   sections: Sections;
+  /** Operations (src/ops): metrics on or off, their own listener, webhooks, audit log, tracing. */
+  metrics: boolean;
+  metricsAddr?: { hostname: string; port: number };
+  notify: string[];
+  notifyConfig?: string;
+  auditLog?: string;
+  traceparent: boolean;
 }
 
 /**
@@ -90,6 +97,8 @@ export interface Flag {
   file?: false;
   /** SIGHUP applies a change of it from the config file without a restart. */
   reload?: true;
+  /** May be given several times (its environment variable: values separated by spaces). */
+  multiple?: boolean;
 }
 
 /**
@@ -168,6 +177,29 @@ export const FLAGS: readonly Flag[] = [
     help: "connections at once (default: half the open-file limit, ≤ 4096)",
   },
   {
+    name: "metrics-addr",
+    value: "HOST:PORT",
+    help: "serve /metrics and probes there, not on --port",
+  },
+  { name: "no-metrics", help: "no Prometheus metrics (nothing counted, /metrics is 404)" },
+  {
+    name: "notify",
+    value: "URL",
+    help: "send webhook events to URL (repeatable)",
+    multiple: true,
+  },
+  {
+    name: "notify-config",
+    value: "FILE",
+    help: "webhook endpoints: headers, timeout, backoff, filters (JSON)",
+  },
+  {
+    name: "audit-log",
+    value: "FILE",
+    help: "append a JSON line per write or delete, with its user",
+  },
+  { name: "traceparent", help: "continue or start W3C traces; log and forward them" },
+  {
     name: "dry-run",
     help: "gc: print what would go, delete nothing",
     env: false,
@@ -211,12 +243,16 @@ export const USAGE = [
   ...FLAGS.map((flag) => {
     const left = `  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`;
     const env = envName(flag);
-    return `${left.padEnd(28)} ${flag.help}${env ? `  [${env}${flag.value ? "" : "=true"}]` : ""}`;
+    const envText = flag.multiple ? " (space-separated)" : flag.value ? "" : "=true";
+    return `${left.padEnd(28)} ${flag.help}${env ? `  [${env}${envText}]` : ""}`;
   }),
 ].join("\n");
 
 const OPTIONS = Object.fromEntries(
-  FLAGS.map((flag) => [flag.name, { type: flag.value ? "string" : "boolean" } as const]),
+  FLAGS.map((flag) => [
+    flag.name,
+    { type: flag.value ? "string" : "boolean", multiple: flag.multiple ?? false } as const,
+  ]),
 );
 
 /** Subcommands (the first positional). */
@@ -302,10 +338,20 @@ function parseWith(
   const byName = new Map(FLAGS.map((flag) => [flag.name, flag]));
   const setting = (name: string): string | boolean | undefined => {
     const variable = envName(byName.get(name)!);
-    const given = values[name] ?? (variable === undefined ? undefined : env[variable]);
+    const value = values[name];
+    // A repeated flag (`--notify a --notify b`) reads as its values separated by spaces.
+    const flag = Array.isArray(value) ? value.join(" ") : value;
+    const given = flag ?? (variable === undefined ? undefined : env[variable]);
     if (given !== undefined || !file || !Object.hasOwn(file.flags, name)) return given;
     fromFile.add(name);
     return file.flags[name].value;
+  };
+  /** A repeatable flag's values: the command line's, else the environment's or the file's. */
+  const settings = (name: string): string[] => {
+    const value = values[name];
+    if (Array.isArray(value)) return value.map(String);
+    const text = setting(name);
+    return typeof text === "string" ? text.split(/\s+/).filter(Boolean) : [];
   };
   const flagOn = (name: string) => isOn(setting(name));
 
@@ -367,6 +413,8 @@ function parseWith(
     return { kind: "error", message: "retention deletes tags: it cannot run with --no-delete" };
   }
   const configFile = setting("config");
+  const ops = parseOps(setting, settings);
+  if (typeof ops === "string") return { kind: "error", message: ops };
   const config: Config = {
     port: Number(port),
     host,
@@ -389,11 +437,47 @@ function parseWith(
     readOnly: flagOn("read-only"),
     ...(typeof configFile === "string" && { configFile }),
     sections,
+    ...ops,
   };
   if (command === "config") return { kind: "check", config };
   if (command === "gc") return { kind: "gc", config, dryRun: values["dry-run"] === true };
   if (command === "fsck") return { kind: "fsck", config, repair: values.repair === true };
   return { kind: "serve", config };
+}
+
+type OpsFields = "metrics" | "metricsAddr" | "notify" | "notifyConfig" | "auditLog" | "traceparent";
+
+/** Metrics, webhooks, audit log and tracing flags (src/ops); a string is the one-line error. */
+function parseOps(
+  setting: (flag: string) => string | boolean | undefined,
+  settings: (flag: string) => string[],
+): Pick<Config, OpsFields> | string {
+  const metrics = !isOn(setting("no-metrics"));
+  const text = (flag: string) => {
+    const value = setting(flag);
+    return typeof value === "string" ? value.trim() : undefined;
+  };
+  const addr = text("metrics-addr");
+  let metricsAddr: Config["metricsAddr"];
+  if (addr !== undefined) {
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(addr);
+    if (!match || Number(match[3]) > 65535) {
+      return `invalid --metrics-addr: ${addr} (expected HOST:PORT, e.g. 127.0.0.1:9090)`;
+    }
+    if (!metrics) return "--metrics-addr and --no-metrics exclude each other";
+    metricsAddr = { hostname: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) };
+  }
+  for (const flag of ["notify-config", "audit-log"]) {
+    if (text(flag) === "") return `--${flag} cannot be empty`;
+  }
+  return {
+    metrics,
+    ...(metricsAddr && { metricsAddr }),
+    notify: settings("notify"),
+    ...(text("notify-config") !== undefined && { notifyConfig: text("notify-config") }),
+    ...(text("audit-log") !== undefined && { auditLog: text("audit-log") }),
+    traceparent: isOn(setting("traceparent")),
+  };
 }
 
 /** The settings src/auth reads. */

@@ -9,6 +9,15 @@ import type { Page, Store } from "./store/store.ts";
 import type { Access, Authorizer, AuthRequest } from "./auth/types.ts";
 import type { Ui } from "./ui/state.ts";
 import { bodyWatch } from "./listen.ts";
+import type { Health } from "./ops/health.ts";
+import type { Metrics } from "./ops/metrics.ts";
+
+/** What the operations routes serve (src/ops/endpoints.ts). */
+export interface Ops {
+  health: Health;
+  /** Absent when metrics are off or served on their own listener (--metrics-addr). */
+  metrics?: Metrics;
+}
 
 export interface Context extends AuthRequest {
   store: Store;
@@ -20,6 +29,8 @@ export interface Context extends AuthRequest {
   access?: Access;
   /** The web UI's state, for its routes (src/ui/state.ts); absent with --no-ui. */
   ui?: Ui;
+  /** Health and metrics (src/ops); absent in an app built without them. */
+  ops?: Ops;
 }
 
 export type Handler = (ctx: Context) => Promise<Response>;
@@ -73,6 +84,14 @@ export function pageHeaders(ctx: Context, page: Page, next: string | undefined):
   return headers;
 }
 
+/** Bytes read so far from each request's body (weakly held: gone with the request). */
+const bodyBytes = new WeakMap<Request, number>();
+
+/** Bytes of the request's body read so far, counted as they are read (chunked bodies too). */
+export function bodyBytesRead(request: Request): number {
+  return bodyBytes.get(request) ?? 0;
+}
+
 /** The request body as the store takes it; undefined when the request has none. */
 export function bodyOf(request: Request): AsyncIterable<Uint8Array> | undefined {
   return request.body ? bodyChunks(request) : undefined;
@@ -90,7 +109,11 @@ const BODY_READ_BYTES = 64 * 1024;
  * a fresh allocation per 64 KiB of body, which costs page faults and RSS on a 1 GiB push.
  */
 export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> {
-  if (request.body) yield* reusedChunks(request.body, BODY_READ_BYTES, bodyWatch(request));
+  if (!request.body) return;
+  for await (const chunk of reusedChunks(request.body, BODY_READ_BYTES, bodyWatch(request))) {
+    bodyBytes.set(request, (bodyBytes.get(request) ?? 0) + chunk.length);
+    yield chunk;
+  }
 }
 
 /**

@@ -25,6 +25,7 @@ import { listFiles } from "./ui/files.ts";
 import { deleteManifest as uiDeleteManifest, describeManifest } from "./ui/image.ts";
 import { getSession, signIn, signOut } from "./ui/session.ts";
 import { storageReport } from "./ui/storage.ts";
+import { liveness, metricsEndpoint, readiness } from "./ops/endpoints.ts";
 
 export interface Endpoint {
   handler: Handler;
@@ -91,6 +92,11 @@ export const ROUTES: Route[] = [
     GET: { handler: tokenEndpoint, action: "login" },
     POST: { handler: tokenEndpoint, action: "login" },
   }),
+  // Operations (issue 15): probes for everyone; metrics for the `catalog` right (or 404 when
+  // --metrics-addr serves them on their own listener).
+  route("healthz", "/healthz", { GET: { handler: liveness, action: "public" } }),
+  route("readyz", "/readyz", { GET: { handler: readiness, action: "public" } }),
+  route("metrics", "/metrics", { GET: { handler: metricsEndpoint, action: "catalog" } }),
   // The web UI (issue 14): its page, its files, and the JSON its page reads (src/ui/).
   uiRoute("ui-page", "/", page),
   uiRoute("ui-page-storage", "/ui/storage", page),

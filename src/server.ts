@@ -23,6 +23,7 @@ import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
 import { createS3Driver } from "./storage/s3/driver.ts";
 import { createUi } from "./ui/state.ts";
+import { type OpsSettings, startOps } from "./ops/ops.ts";
 
 export interface RunningServer extends AsyncDisposable {
   /** `http://host:port`, with the port actually bound. */
@@ -39,6 +40,8 @@ export interface RunningServer extends AsyncDisposable {
    * (src/settings/reload.ts); without `loadConfig` it only reports that it cannot.
    */
   reload(): Promise<ReloadOutcome>;
+  /** The --metrics-addr listener's `http://host:port`, when there is one. */
+  metricsUrl?: string;
 }
 
 export function createDriver(config: Pick<Config, "storage" | "dataDir" | "s3">): StorageDriver {
@@ -96,19 +99,25 @@ export async function startServer(
      * line, environment and config file (main.ts).
      */
     settings?: { initial: Config; load: () => Promise<Config> };
+    /** Metrics, health, events, audit log, tracing (src/ops/ops.ts); default metrics only. */
+    ops?: OpsSettings;
   } & Partial<ConnectionLimits>,
 ): Promise<RunningServer> {
   // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
   await config.driver.ready?.();
-  const local = createStore({
-    driver: config.driver,
-    deleteEnabled: config.deleteEnabled,
-    // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
-    sharedStorage: config.driver.kind === "s3",
-    uploadTtl: config.uploadTtl,
-    // For retention's "not pulled for": a map update per pull, a write per repository a minute.
-    recordPulls: true,
-  });
+  // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
+  const sharedStorage = config.driver.kind === "s3";
+  // Metrics wrap the driver and the store (src/ops); the policies wrap what they give.
+  const ops = await startOps(config.ops ?? {}, config.driver, (driver) =>
+    createStore({
+      driver,
+      deleteEnabled: config.deleteEnabled,
+      sharedStorage,
+      uploadTtl: config.uploadTtl,
+      // For retention's "not pulled for": a map update per pull, a write per repository a minute.
+      recordPulls: true,
+    }), sharedStorage);
+  const local = ops.store;
   const policies = livePolicies(policiesFrom(config));
   const quotas = createQuotas(local.state, () => policies.current().quotas);
   const store = withPolicies(local, { policies, quotas });
@@ -122,6 +131,8 @@ export async function startServer(
     bodyBudget: config.bodyBudget,
     trustedProxies,
     ui,
+    taps: ops.taps,
+    ops: ops.routes,
   });
   const limits: ConnectionLimits = {
     headerTimeout: config.headerTimeout ?? DEFAULT_LIMITS.headerTimeout,
@@ -151,9 +162,13 @@ export async function startServer(
         if (now.retention.length === 0) return Promise.resolve(undefined);
         return applyRetention(store, now, repositories, context);
       },
-      finished: () => quotas.stale(),
+      finished(outcome) {
+        quotas.stale();
+        ops.gcFinished(outcome);
+      },
     })
     : undefined;
+  await ops.start(address.port);
   const expiry = startUploadExpiry(store.state, store.state.uploadTtl, readOnly);
   const pulls = startPullFlushes(store.state, FLUSH_INTERVAL, readOnly);
   warnIdleRetention(policies.current().retention.length, config.gcInterval);
@@ -190,8 +205,10 @@ export async function startServer(
   let stopped: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000) => {
     stopped ??= (async () => {
+      ops.stopping();
       await Promise.all([gc?.stop(), expiry.stop(), pulls.stop()]);
       await server.shutdown(graceMs);
+      await ops.stop();
       const { accepted, evicted, refused, timedOut, acceptErrors } = server.stats;
       log.info("stopped", {
         "connections.accepted": accepted,
@@ -209,6 +226,7 @@ export async function startServer(
     store,
     policies,
     reload,
+    metricsUrl: ops.metricsUrl,
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };

@@ -156,3 +156,58 @@ Deno.test("config: connection timeouts and cap (defaults, flags, environment, er
     assertMatch(errorOf([`--max-connections=${bad}`]), /invalid --max-connections/);
   }
 });
+
+Deno.test("config: operations flags (metrics, webhooks, audit log, tracing)", () => {
+  const serve = (args: string[], env: Record<string, string> = {}) => {
+    const result = parseCommand(args, env);
+    if (result.kind !== "serve") throw new Error(`expected serve, got ${JSON.stringify(result)}`);
+    const { metrics, metricsAddr, notify, notifyConfig, auditLog, traceparent } = result.config;
+    return { metrics, metricsAddr, notify, notifyConfig, auditLog, traceparent };
+  };
+  assertEquals(serve([]), {
+    metrics: true,
+    metricsAddr: undefined,
+    notify: [],
+    notifyConfig: undefined,
+    auditLog: undefined,
+    traceparent: false,
+  });
+  assertEquals(
+    serve([
+      "--metrics-addr",
+      "127.0.0.1:9091",
+      "--notify",
+      "http://a/hook",
+      "--notify=http://b/hook",
+      "--notify-config",
+      "n.json",
+      "--audit-log",
+      "/var/log/audit.log",
+      "--traceparent",
+    ]),
+    {
+      metrics: true,
+      metricsAddr: { hostname: "127.0.0.1", port: 9091 },
+      notify: ["http://a/hook", "http://b/hook"],
+      notifyConfig: "n.json",
+      auditLog: "/var/log/audit.log",
+      traceparent: true,
+    },
+  );
+  assertEquals(serve(["--metrics-addr", "[::1]:9091"]).metricsAddr, {
+    hostname: "::1",
+    port: 9091,
+  });
+  assertEquals(serve(["--metrics-addr", ":9091"]).metricsAddr, { hostname: "0.0.0.0", port: 9091 });
+  assertEquals(serve(["--no-metrics"]).metrics, false);
+  const env = { REGISTRY_NOTIFY: " http://a/x  http://b/y ", REGISTRY_TRACEPARENT: "1" };
+  assertEquals([serve([], env).notify, serve([], env).traceparent], [
+    ["http://a/x", "http://b/y"],
+    true,
+  ]);
+  assertEquals(serve(["--notify", "http://c"], env).notify, ["http://c"], "the flag wins");
+  assertMatch(errorOf(["--metrics-addr", "9091"]), /invalid --metrics-addr/);
+  assertMatch(errorOf(["--metrics-addr", "h:70000"]), /invalid --metrics-addr/);
+  assertMatch(errorOf(["--metrics-addr", "h:1", "--no-metrics"]), /exclude each other/);
+  assertMatch(errorOf(["--audit-log="]), /--audit-log cannot be empty/);
+});

@@ -9,6 +9,7 @@ import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
 import { createS3Driver, type S3Driver, type S3Options } from "../src/storage/s3/driver.ts";
 import type { Sections } from "../src/settings/sections.ts";
+import type { OpsSettings } from "../src/ops/ops.ts";
 import {
   type Descriptor,
   DOCKER_CONFIG,
@@ -254,6 +255,8 @@ interface ServerOptions {
   /** --read-only and the config file's policies (src/policy). */
   readOnly?: boolean;
   sections?: Sections;
+  /** Metrics, health, events, audit log, tracing (src/ops/ops.ts). */
+  ops?: OpsSettings;
 }
 
 export async function withServer(
@@ -274,6 +277,7 @@ export async function withServer(
     trustedProxies: options.trustedProxies,
     readOnly: options.readOnly,
     sections: options.sections,
+    ops: options.ops,
     driver,
   });
   return {

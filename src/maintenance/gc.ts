@@ -276,7 +276,7 @@ export interface GcLoopSettings {
   retention?: GcOptions["retention"];
   /** While true, passes are skipped (read-only mode): GC writes nothing then. */
   paused?: () => boolean;
-  /** Hears each pass's report, or "failed" (quotas recount after it). */
+  /** Hears each pass's report, or "failed" (quotas recount after it; metrics). */
   finished?: (outcome: GcReport | "failed") => void;
 }
 

@@ -96,6 +96,10 @@ function flagValue(flag: Flag, value: unknown): string | boolean | { error: stri
   }
   if (typeof value === "string") return value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  // A repeatable flag takes a list (the command line's repeats, the environment's spaces).
+  if (flag.multiple && Array.isArray(value) && value.every((v) => typeof v === "string")) {
+    return value.join(" ");
+  }
   return { error: `expected ${flag.value}, got ${describe(value)}` };
 }
 

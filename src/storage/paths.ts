@@ -27,6 +27,13 @@
  * _pulls/_since                                when pulls began to be recorded (ms)
  * _quarantine/blobs/<alg>/<hex>                a blob whose bytes did not match its digest (fsck
  *                                              --repair, or a pull that caught it); never served
+ * _events/<endpoint>/<batch>                   events not yet delivered to a webhook endpoint:
+ *                                              {"events":[…]} in distribution's format; <batch> is
+ *                                              <ms:13>-<seq:10>-<instance>-<count>, so a listing
+ *                                              sorts oldest first and tells the outbox's size
+ *                                              (src/ops/events/outbox.ts); deleted once delivered
+ * _health/probe                                never written: /readyz stats it ("not found" is
+ *                                              storage answering)
  * ```
  *
  * Name components never start with `_`, so `_layers`, `_manifests`, `_referrers` cannot collide
@@ -42,6 +49,8 @@ export const BLOBS = "blobs";
 export const QUARANTINE = "_quarantine";
 export const UPLOAD_STATE_KEY = "_secrets/upload-state";
 export const PULLS = "_pulls";
+export const EVENTS = "_events";
+export const HEALTH_PROBE_KEY = "_health/probe";
 
 export const blobPath = (d: Digest) => `blobs/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`;
 
@@ -109,3 +118,9 @@ export const pullsPath = (name: string) => `${PULLS}/${name.replaceAll("/", "~")
 
 /** When pull records began (names never start with `_`, so no repository's record is this). */
 export const pullsSincePath = `${PULLS}/_since`;
+
+/** An endpoint's outbox: one object per batch of undelivered events. */
+export const eventsPath = (endpoint: string) => `${EVENTS}/${endpoint}`;
+
+export const eventBatchPath = (endpoint: string, batch: string) =>
+  `${eventsPath(endpoint)}/${batch}`;

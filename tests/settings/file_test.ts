@@ -76,6 +76,12 @@ const SAMPLES: Record<string, { value: string | true; with?: string[] }> = {
   "gc-untagged": { value: true },
   "gc-grace": { value: "30m" },
   "upload-ttl": { value: "2h" },
+  "metrics-addr": { value: "127.0.0.1:9091" },
+  "no-metrics": { value: true },
+  "notify": { value: "http://hooks.example/registry" },
+  "notify-config": { value: "notify.json" },
+  "audit-log": { value: "/var/log/registry-audit.log" },
+  "traceparent": { value: true },
 };
 
 function withFile(args: string[], text: string, env: Record<string, string> = {}): ParsedCommand {
@@ -106,6 +112,17 @@ Deno.test("config file: every flag set in the file gives what the flag gives", (
       );
     }
   }
+});
+
+Deno.test("config file: a repeatable flag takes a list", () => {
+  const file = "notify:\n  - http://a.example/hook\n  - http://b.example/hook\n";
+  assertEquals(configOf(withFile([], file)).notify, [
+    "http://a.example/hook",
+    "http://b.example/hook",
+  ]);
+  assertEquals(configOf(withFile(["--notify", "http://c.example/hook"], file)).notify, [
+    "http://c.example/hook",
+  ], "the flag wins");
 });
 
 Deno.test("config file: flag > environment > file > default", () => {

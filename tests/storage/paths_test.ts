@@ -47,6 +47,12 @@ const ROWS: Row[] = [
   ["uploadPath", [UUID], `_uploads/${UUID}`],
   ["uploadInfoPath", [UUID], `_uploads/${UUID}/info`],
   ["uploadDataPath", [UUID], `_uploads/${UUID}/data`],
+  ["eventsPath", ["ci"], "_events/ci"],
+  [
+    "eventBatchPath",
+    ["ci", "1795944133000-0000000001-0a1b2c3d-7"],
+    "_events/ci/1795944133000-0000000001-0a1b2c3d-7",
+  ],
 ];
 
 // deno-lint-ignore no-explicit-any

@@ -1,0 +1,182 @@
+// Owns the metrics wrappers of the storage driver and the store: the seams metrics hook into.
+// No spec section: counts, latencies and failures by driver and operation; cache and upload gauges.
+
+import type { Tap } from "../exchange.ts";
+import type { Lru } from "../cache.ts";
+import { bodyBytesRead } from "../http.ts";
+import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
+import type { Store } from "../store/store.ts";
+import { sentBytes } from "./access_log.ts";
+import type { AuthFailure, Metrics } from "./metrics.ts";
+
+/**
+ * Requests counted and timed by route (the route table's spec id, `none` when no route matched),
+ * method and status, with their body bytes; refusals by auth counted by reason.
+ */
+export function requestMetrics(metrics: Metrics): Tap {
+  return {
+    received: () => metrics.inFlight(1),
+    answered(exchange, response) {
+      metrics.inFlight(-1);
+      const { request } = exchange;
+      metrics.request(
+        exchange.route?.spec ?? "none",
+        request.method,
+        response.status,
+        (performance.now() - exchange.started) / 1000,
+        bodyBytesRead(request),
+        sentBytes(exchange, response) ?? 0,
+      );
+      const refusal = authFailure(response.status, request);
+      if (refusal) metrics.authFailure(refusal);
+    },
+  };
+}
+
+/**
+ * 401 is a failure only when credentials were sent (a first request without them is the
+ * challenge every client expects); 403 is a user denied; 429 a login slowed by the limiter.
+ */
+function authFailure(status: number, request: Request): AuthFailure | undefined {
+  if (status === 401) return request.headers.has("authorization") ? "bad_credentials" : undefined;
+  if (status === 403) return "denied";
+  if (status === 429) return "rate_limited";
+  return undefined;
+}
+
+/**
+ * The driver with every call counted and timed by driver kind and operation. A failure is any
+ * error but `NotFoundError` (an answer, not a fault); `onFailure` hears of each (readiness).
+ */
+export function instrumentDriver(
+  driver: StorageDriver,
+  metrics: Metrics,
+  onFailure: () => void = () => {},
+): StorageDriver {
+  const kind = driver.kind;
+  const timed = async <T>(op: string, work: () => Promise<T>, own?: Set<unknown>): Promise<T> => {
+    const started = performance.now();
+    let failed = false;
+    try {
+      return await work();
+    } catch (error) {
+      failed = !(error instanceof NotFoundError) && !own?.has(error);
+      if (failed) onFailure();
+      throw error;
+    } finally {
+      metrics.storage(kind, op, (performance.now() - started) / 1000, failed);
+    }
+  };
+  return {
+    kind,
+    checksummed: driver.checksummed,
+    stat: (key) => timed("stat", () => driver.stat(key)),
+    get: (key) => timed("get", () => driver.get(key)),
+    put(key, data, options) {
+      if (data instanceof Uint8Array) return timed("put", () => driver.put(key, data, options));
+      const own = new Set<unknown>();
+      return timed("put", () => driver.put(key, watched(data, own), options), own);
+    },
+    // The stream itself is returned as it is: a file's stream is sent without passing through JS.
+    read: (key, range) => timed("read", () => driver.read(key, range)),
+    append(key, chunks) {
+      const own = new Set<unknown>();
+      return timed("append", () => driver.append(key, watched(chunks, own)), own);
+    },
+    list: (key) => timed("list", () => driver.list(key)),
+    move: (from, to) => timed("move", () => driver.move(from, to)),
+    delete: (key) => timed("delete", () => driver.delete(key)),
+    ready: driver.ready && (() => timed("ready", () => driver.ready!())),
+  };
+}
+
+/**
+ * The source with its own errors remembered: a client that went away or a digest that did not
+ * match fails the write, but it is not the storage's failure.
+ */
+async function* watched(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  own: Set<unknown>,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* source;
+  } catch (error) {
+    own.add(error);
+    throw error;
+  }
+}
+
+/** Upload sessions remembered at most; past it the least recently active is forgotten. */
+const MAX_TRACKED_UPLOADS = 100_000;
+
+/**
+ * The store with its manifest cache lookups counted and its upload sessions in progress tracked:
+ * a session is in progress from its start or its first bytes here until it is finished,
+ * cancelled, or idle longer than the upload TTL (when expiry would drop it).
+ */
+export function instrumentStore(store: Store, metrics: Metrics): Store {
+  const { cache } = store.state;
+  if (cache) {
+    cache.tags = countedLookups(cache.tags, (hit) => metrics.cacheLookup("tags", hit));
+    cache.manifests = countedLookups(
+      cache.manifests,
+      (hit) => metrics.cacheLookup("manifests", hit),
+    );
+  }
+  /** uuid → last activity (ms), least recent first. */
+  const active = new Map<string, number>();
+  const seen = (uuid: string) => {
+    active.delete(uuid);
+    active.set(uuid, Date.now());
+    if (active.size > MAX_TRACKED_UPLOADS) active.delete(active.keys().next().value!);
+  };
+  metrics.uploadsInProgress(() => {
+    const idleSince = Date.now() - store.state.uploadTtl;
+    for (const [uuid, at] of active) {
+      if (at >= idleSince) break;
+      active.delete(uuid);
+    }
+    return active.size;
+  });
+  const { uploads } = store;
+  return {
+    ...store,
+    uploads: {
+      ...uploads,
+      async start(name) {
+        const session = await uploads.start(name);
+        seen(session.uuid);
+        return session;
+      },
+      async append(session, body) {
+        seen(session.uuid);
+        return await uploads.append(session, body);
+      },
+      async finish(session, digest, body) {
+        await uploads.finish(session, digest, body);
+        active.delete(session.uuid);
+      },
+      async cancel(session) {
+        await uploads.cancel(session);
+        active.delete(session.uuid);
+      },
+    },
+  };
+}
+
+/** An LRU whose `get` reports each hit or miss (only lookups call `get`; writers `set`). */
+function countedLookups<V>(lru: Lru<V>, count: (hit: boolean) => void): Lru<V> {
+  return {
+    get(key) {
+      const value = lru.get(key);
+      count(value !== undefined);
+      return value;
+    },
+    set: (key, value, bytes) => lru.set(key, value, bytes),
+    delete: (key) => lru.delete(key),
+    clear: () => lru.clear(),
+    get size() {
+      return lru.size;
+    },
+  };
+}
