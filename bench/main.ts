@@ -1,7 +1,7 @@
 // Simple Registry vs. CNCF distribution, side by side (issue 4).
 //
 //   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
-//     concurrent,rss,ceilings,auth] [--out bench/results.json] [--runs N]
+//     concurrent,rss,metrics,ceilings,auth] [--out bench/results.json] [--runs N]
 //     [--hey-duration S] [--no-dist] [--no-sr] [--sr-main PATH] [--keep]
 //     [--auth-base PATH] [--base-main PATH]
 //
@@ -84,6 +84,7 @@ const SECTIONS = [
   "manifest",
   "concurrent",
   "rss",
+  "metrics",
   "ceilings",
   "auth",
   "ui",
@@ -536,6 +537,89 @@ async function sectionManifest(s: Server): Promise<void> {
         log(`${s.key}: hey failed: ${e}`);
       }
     }
+  }
+}
+
+/**
+ * The cost of metrics (issue 15, target ≤ 5%): manifest HEAD by tag against two Simple Registry
+ * processes, one with metrics (the default) and one with --no-metrics, runs alternating between
+ * them (and which goes first), so both see the same machine. On: the SR column; off: dist's.
+ */
+async function sectionMetrics(root: string): Promise<void> {
+  const on = await startSimpleRegistry(srMain, root, opt.keep, [], "sr");
+  const off = await startSimpleRegistry(srMain, root, opt.keep, ["--no-metrics"], "dist");
+  try {
+    const repo = "bench/metrics";
+    for (const s of [on, off]) {
+      const c = new HttpConn(HOST, s.port);
+      try {
+        await pushSmallImage(c, repo, "latest", pattern);
+      } finally {
+        c.close();
+      }
+    }
+    const url = (s: Server) => `http://${HOST}:${s.port}/v2/${repo}/manifests/latest`;
+    for (const conc of [1, 64]) {
+      const rps = figure(
+        `metrics_head_c${conc}_rps`,
+        `manifest HEAD c=${conc}: metrics on | off`,
+        "req/s",
+        "higher",
+        "on ≥ 0.95× off",
+        ratioAtLeast(0.95),
+      );
+      const p99 = figure(
+        `metrics_head_c${conc}_p99`,
+        `manifest HEAD c=${conc} p99: metrics on | off`,
+        "ms",
+        "lower",
+      );
+      // The server's own CPU per request: steadier than req/s when other processes take cores.
+      const cpu = figure(
+        `metrics_head_c${conc}_cpu_us`,
+        `manifest HEAD c=${conc} server CPU per request: metrics on | off`,
+        "µs",
+        "lower",
+      );
+      log(`metrics on/off: hey HEAD c=${conc} ${HEY_SECONDS}s x${RUNS} each, alternating`);
+      const results: Record<string, HeyResult[]> = { sr: [], dist: [] };
+      const acc = new CpuAcc({ sr: on.pid, dist: off.pid });
+      try {
+        for (const s of [on, off]) await runHey(url(s), "HEAD", conc, 1);
+        for (let r = 0; r < RUNS; r++) {
+          for (const s of r % 2 ? [off, on] : [on, off]) {
+            await acc.start();
+            results[s.key].push(await runHey(url(s), "HEAD", conc, HEY_SECONDS));
+            acc.stop();
+          }
+        }
+      } catch (e) {
+        rps.errors.sr = String(e);
+        log(`metrics: hey failed: ${e}`);
+        continue;
+      }
+      for (const key of ["sr", "dist"]) {
+        rps.values[key] = stat(results[key].map((x) => x.rps));
+        p99.values[key] = stat(results[key].map((x) => x.p99));
+        const bad = results[key].reduce((a, x) => a + x.other + x.errors, 0);
+        if (bad > 0) rps.errors[key] = `${bad} non-200 responses or errors`;
+        if (acc.usage) {
+          rps.cpu[key] = acc.usage;
+          const served = results[key].reduce((a, x) => a + x.rps * HEY_SECONDS, 0);
+          const seconds = acc.usage.servers[key] * acc.usage.seconds;
+          cpu.values[key] = stat([seconds / served * 1e6]);
+        }
+      }
+      const ratio = rps.values.sr.median / rps.values.dist.median;
+      log(
+        `metrics c=${conc}: on ${rps.values.sr.median.toFixed(0)} req/s, off ${
+          rps.values.dist.median.toFixed(0)
+        } req/s (${((1 - ratio) * 100).toFixed(1)}% slower)`,
+      );
+    }
+  } finally {
+    await on.stop();
+    await off.stop();
   }
 }
 
@@ -1147,7 +1231,7 @@ async function main(): Promise<number> {
   const skipped: string[] = [];
   try {
     const needServers = [...SECTIONS].some((s) =>
-      s !== "ceilings" && s !== "auth" && s !== "ui" && s !== "retention" && want(s)
+      !["ceilings", "auth", "ui", "retention", "metrics"].includes(s) && want(s)
     );
     if (needServers && !opt["no-sr"]) {
       let exists = false;
@@ -1215,6 +1299,7 @@ async function main(): Promise<number> {
     await durable?.stop();
     if (want("manifest")) await runSection("manifest", sectionManifest);
     for (const s of servers) await s.stop();
+    if (want("metrics") && !opt["no-sr"]) await sectionMetrics(root);
     if (want("ceilings")) await sectionCeilings(root);
     if (want("auth")) await sectionAuth(root);
     // The web UI's pages: an in-process registry of its own (bench/ui.ts).

@@ -126,6 +126,8 @@ export async function startSimpleRegistry(
   keep: boolean,
   /** More flags for the registry (e.g. --htpasswd for the auth section). */
   flags: string[] = [],
+  /** The server's column: "sr", or "dist" for a second Simple Registry compared with the first. */
+  key = "sr",
 ): Promise<Server> {
   const dir = await Deno.makeTempDir({ dir: root, prefix: "sr-" });
   const dataDir = `${dir}/data`;
@@ -185,7 +187,7 @@ export async function startSimpleRegistry(
     throw new Error(`expected the registry PID ${child.pid} to be deno, got ${name}`);
   }
   return {
-    key: "sr",
+    key,
     label: "Simple Registry",
     port,
     pid: child.pid,
