@@ -114,6 +114,7 @@ export async function eventsOf(
       });
     }
     case "end-3/7/9 DELETE 202":
+    case "ui-manifest DELETE 202": // the web UI's delete button
       return make("delete", tag ? { tag } : { digest: reference });
     case "end-2/10 GET 200":
     case "end-2/10 GET 206": {
@@ -169,4 +170,10 @@ function sized(size: number | undefined): { size?: number; length?: number } {
 }
 
 /** The route spec ids this module names: a test holds them to the route table. */
-export const EVENT_ROUTES = ["end-3/7/9", "end-2/10", "end-4a/4b/11", "end-5/6/13/14"];
+export const EVENT_ROUTES = [
+  "end-3/7/9",
+  "end-2/10",
+  "end-4a/4b/11",
+  "end-5/6/13/14",
+  "ui-manifest",
+];
