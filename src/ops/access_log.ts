@@ -6,9 +6,14 @@ import type { Route } from "../routes.ts";
 import { bodyBytesRead } from "../http.ts";
 import { batchedWrites, log } from "../log.ts";
 
-/** Body bytes an answer sends: none for HEAD, 204, 304 or no body; else its Content-Length. */
+/**
+ * Body bytes an answer sends: none for HEAD, 204 and 304, else its Content-Length. (Never
+ * `response.body`: reading it turns a body of bytes into a stream, which Deno then sends slower,
+ * and not at all to a client that half-closed its side.)
+ */
 export function sentBytes(exchange: Exchange, response: Response): number | undefined {
-  if (exchange.request.method === "HEAD" || response.body === null) return undefined;
+  const { status } = response;
+  if (exchange.request.method === "HEAD" || status === 204 || status === 304) return undefined;
   const length = response.headers.get("content-length");
   return length === null ? undefined : Number(length);
 }
