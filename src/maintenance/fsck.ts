@@ -156,7 +156,7 @@ export async function runFsck(
       const key = layerLinkPath(name, digest);
       const found: FsckProblem = { kind: "link.dangling", key, message: `${digest.value} missing` };
       if (options.repair) {
-        await driver.delete(key);
+        await state.cache.write("link", `${name}@${digest.value}`, () => driver.delete(key), null);
         found.repaired = "link deleted";
       }
       problem(found);

@@ -15,8 +15,12 @@
  *    sweep deletes first (the push then finds it missing and answers BLOB/MANIFEST unknown,
  *    and the client pushes it again) — never a 2xx for something the sweep then removes.
  * Deletes go in the order that leaves a crash harmless: referrer entry, revision, then the
- * links, then the bytes. The locks are per process: another process writing the same storage
- * (offline `gc` next to a live server, several instances on S3) is protected by the grace only.
+ * links, then the bytes. Locks and pins are this process's, unless instances share them through
+ * Redis (`--redis`, src/redis/): then a pass on any instance sees every instance's pins, and the
+ * same argument holds across processes. There a lock is a lease, and the sweep confirms it still
+ * holds the digest's lock before each delete. Without Redis, another process writing the same
+ * storage (offline `gc` next to a live server, several instances on S3) is protected by the
+ * grace only.
  */
 
 import { formatDuration } from "../duration.ts";
@@ -32,7 +36,6 @@ import {
 } from "../store/inventory.ts";
 import { digestLock, GC_LOCK } from "../store/locks.ts";
 import { deleteRevision } from "../store/manifests.ts";
-import { isPinned } from "../store/pins.ts";
 import { orMissing, type StoreState } from "../store/state.ts";
 import { expireSessions } from "../store/uploads.ts";
 import { describeRetention, type RetentionContext, type RetentionReport } from "./retention.ts";
@@ -84,7 +87,7 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
   const t0 = performance.now();
   const cutoff = started - options.grace;
   const dryRun = options.dryRun ?? false;
-  const { driver, pins } = state;
+  const { driver, pins, cache } = state;
   const report: GcReport = {
     dryRun,
     marked: { manifests: 0, blobs: 0 },
@@ -99,7 +102,7 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
   };
   const aborted = () => options.signal?.aborted ?? false;
 
-  pins.touched = new Set(pins.held.keys());
+  await pins.beginPass();
   try {
     // Mark.
     const repositories: RepositoryListing[] = [];
@@ -131,7 +134,7 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
       const queue: Digest[] = [];
       for (const digest of repository.tags.values()) if (digest) queue.push(digest);
       for (const digest of repository.revisions) {
-        const root = !options.untagged || isPinned(pins, digest.value) ||
+        const root = !options.untagged || await pins.isPinned(digest.value) ||
           await young(revisionLinkPath(repository.name, digest));
         if (root) queue.push(digest);
       }
@@ -159,12 +162,13 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
     // Sweep manifests no tag, index or subject reaches (only with `untagged`).
     for (const { repository, digest } of deadRevisions) {
       if (aborted()) return report;
-      const swept = await state.withLock(digestLock(digest), async () => {
+      const swept = await state.withLock(digestLock(digest), async (held) => {
         const key = revisionLinkPath(repository.name, digest);
-        if (isPinned(pins, digest.value) || await young(key)) return false;
+        if (await pins.isPinned(digest.value) || await young(key)) return false;
         if (dryRun) return true;
         const revision = await orMissing(driver.get(key));
         if (!revision) return false;
+        await held.confirm();
         await deleteRevision(state, repository.name, digest, subjectOf(revision));
         return true;
       });
@@ -192,16 +196,22 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
 
     for (const { digest, repositories: linked } of links.values()) {
       if (aborted()) return report;
-      const outcome = await state.withLock(digestLock(digest), async () => {
-        if (isPinned(pins, digest.value)) return undefined;
+      const outcome = await state.withLock(digestLock(digest), async (held) => {
+        if (await pins.isPinned(digest.value)) return undefined;
         const blob = await orMissing(driver.stat(blobPath(digest)));
         if (blob && blob.modified.getTime() >= cutoff) return undefined;
         for (const name of linked) {
           if (await young(layerLinkPath(name, digest))) return undefined;
         }
         if (!dryRun) {
-          for (const name of linked) await driver.delete(layerLinkPath(name, digest));
-          if (blob) await driver.delete(blobPath(digest));
+          await held.confirm();
+          for (const name of linked) {
+            const link = layerLinkPath(name, digest);
+            await cache.write("link", `${name}@${digest.value}`, () => driver.delete(link), null);
+          }
+          if (blob) {
+            await cache.write("blob", digest.value, () => driver.delete(blobPath(digest)), null);
+          }
         }
         return { bytes: blob?.size ?? 0, blob: blob !== undefined };
       });
@@ -221,7 +231,7 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
     }
     return report;
   } finally {
-    pins.touched = undefined;
+    await pins.endPass();
     report.durationMs = Math.round(performance.now() - t0);
   }
 }
@@ -297,11 +307,15 @@ export function startGcLoop(state: StoreState, settings: GcLoopSettings): GcLoop
         schedule();
         return;
       }
-      running = runGc(state, { ...settings, signal: abort.signal })
-        .then((report) => {
+      // With several instances sharing Redis, one of them takes each interval's turn.
+      running = state.gcTurn(settings.interval)
+        .then(async (turn) => {
+          if (!turn) return;
+          const report = await runGc(state, { ...settings, signal: abort.signal });
           logGcReport(report);
           settings.finished?.(report);
-        }, (error) => {
+        })
+        .catch((error) => {
           log.error("gc failed", { error });
           settings.finished?.("failed");
         })

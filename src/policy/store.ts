@@ -6,8 +6,7 @@ import { RegistryError } from "../errors.ts";
 import { type Digest, parseDigest } from "../grammar.ts";
 import type { DeleteCondition, Reference, Session, Store, UploadBody } from "../store/store.ts";
 import { blobSize } from "../store/blobs.ts";
-import { createLocks } from "../store/locks.ts";
-import { resolveTag, sortedTags } from "../store/tags.ts";
+import { readTag, sortedTags } from "../store/tags.ts";
 import type { LivePolicies, Policies } from "./policies.ts";
 import type { Hold, Quotas } from "./quota.ts";
 import { type ImmutableRule, immutableRule } from "./rules.ts";
@@ -25,8 +24,8 @@ export interface PolicyDeps {
 export function withPolicies(store: Store, deps: PolicyDeps): Store {
   const { quotas } = deps;
   const state = store.state;
-  // Check-then-write of an immutable tag, one at a time per tag (in this process).
-  const withLock = createLocks();
+  // Check-then-write of an immutable tag, one at a time per tag (across instances with Redis).
+  const withLock = state.withLock;
   const writable = (): Policies => {
     const policies = deps.policies.current();
     if (policies.readOnly) throw readOnlyError();
@@ -164,8 +163,8 @@ export function withPolicies(store: Store, deps: PolicyDeps): Store {
         const rule = "tag" in reference && immutableRule(policies.immutable, name, reference.tag);
         if (!rule || !("tag" in reference)) return await put();
         const tag = reference.tag;
-        return await withLock(`${name}:${tag}`, async () => {
-          const current = await resolveTag(state, name, tag);
+        return await withLock(`immutable:${name}:${tag}`, async () => {
+          const current = await readTag(state, name, tag);
           if (current && current.value !== digest) throw immutableMove(name, tag, current, rule);
           return await put();
         });
@@ -206,7 +205,7 @@ export function withPolicies(store: Store, deps: PolicyDeps): Store {
   async function tagsNaming(name: string, digest: Digest): Promise<string[]> {
     const tags: string[] = [];
     for (const tag of await sortedTags(state, name)) {
-      if ((await resolveTag(state, name, tag))?.value === digest.value) tags.push(tag);
+      if ((await readTag(state, name, tag))?.value === digest.value) tags.push(tag);
     }
     return tags;
   }

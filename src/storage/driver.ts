@@ -48,6 +48,11 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Deletes an object or everything under a prefix; absent keys are not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Optional: a URL where anyone holding it may GET the object (or a range of it) for
+   * `expiresIn` seconds, without credentials (S3: a presigned URL). The object need not exist.
+   */
+  signedUrl?(key: string, expiresIn: number): Promise<string>;
   /** Optional start-up check that the backing store is reachable; rejects with one clear line. */
   ready?(): Promise<void>;
 }

@@ -8,15 +8,14 @@ import { log } from "../log.ts";
 import type { ByteRange } from "../storage/driver.ts";
 import { blobPath, layerLinkPath, quarantinePath } from "../storage/paths.ts";
 import { digestLock } from "./locks.ts";
-import { touch } from "./pins.ts";
 import { orMissing, type StoreState } from "./state.ts";
 
-/** Size of a stored blob, linked or not, or undefined. */
+/** Size of a stored blob, linked or not, or undefined: storage's answer (pushes decide on it). */
 export async function blobSize(state: StoreState, digest: Digest): Promise<number | undefined> {
   return (await orMissing(state.driver.stat(blobPath(digest))))?.size;
 }
 
-/** Size of a blob this repository may serve, or undefined. */
+/** Size of a blob this repository may serve, or undefined: storage's answer. */
 export async function linkedBlobSize(
   state: StoreState,
   name: string,
@@ -26,26 +25,85 @@ export async function linkedBlobSize(
   return link && await blobSize(state, digest);
 }
 
+/** As `linkedBlobSize`, through the cache (src/store/cache.ts): a pull's HEAD or GET. */
+export async function servedBlobSize(
+  state: StoreState,
+  name: string,
+  digest: Digest,
+): Promise<number | undefined> {
+  const { cache, driver } = state;
+  // Both at once: from a shared cache that is one round trip.
+  const [link, size] = await Promise.all([
+    cache.read(
+      "link",
+      `${name}@${digest.value}`,
+      async () => await orMissing(driver.stat(layerLinkPath(name, digest))) ? true : null,
+    ),
+    cache.read("blob", digest.value, async () => await blobSize(state, digest) ?? null),
+  ]);
+  return link && size !== null ? size : undefined;
+}
+
 /**
  * Links a blob into a repository; call it holding the digest's lock. Touched for a running GC
  * pass (src/store/pins.ts), so the sweep keeps what was just linked.
  */
 export async function linkBlob(state: StoreState, name: string, digest: Digest): Promise<void> {
-  await state.driver.put(layerLinkPath(name, digest), new Uint8Array());
-  touch(state.pins, digest);
+  const link = layerLinkPath(name, digest);
+  await state.cache.write(
+    "link",
+    `${name}@${digest.value}`,
+    () => state.driver.put(link, new Uint8Array()),
+    true,
+  );
+  await state.pins.touch(digest);
 }
+
+/** A blob's bytes are at this URL (valid for a short time): the client fetches them there. */
+export interface BlobRedirect {
+  redirect: string;
+}
+
+/** What a GET sends: the bytes, or where to fetch them (a blob read with redirects allowed). */
+export type BlobBody = ReadableStream<Uint8Array> | BlobRedirect;
 
 /**
  * Streams a linked blob, or a range of it. A full read is checked first (see `checkOnFirstRead`).
  * Straight from the driver: a file's stream is resource-backed, sent without passing through JS.
+ * With `redirect` allowed, a whole blob of at least `state.redirect.minSize` bytes on storage
+ * that can sign URLs (S3) is a URL instead: the bucket serves it.
  */
+export function readBlob(
+  state: StoreState,
+  digest: Digest,
+  range?: ByteRange,
+): Promise<ReadableStream<Uint8Array>>;
+export function readBlob(
+  state: StoreState,
+  digest: Digest,
+  range: ByteRange | undefined,
+  redirect: boolean,
+): Promise<BlobBody>;
 export async function readBlob(
   state: StoreState,
   digest: Digest,
   range?: ByteRange,
-): Promise<ReadableStream<Uint8Array>> {
+  redirect = false,
+): Promise<BlobBody> {
+  const { driver } = state;
+  if (redirect && !range && state.redirect && driver.signedUrl) {
+    const size = await state.cache.read(
+      "blob",
+      digest.value,
+      async () => await blobSize(state, digest) ?? null,
+    );
+    if (size === null) throw blobUnknown(digest);
+    if (size >= state.redirect.minSize) {
+      return { redirect: await driver.signedUrl(blobPath(digest), state.redirect.expiresIn) };
+    }
+  }
   if (!range) await checkOnFirstRead(state, digest);
-  const stream = await orMissing(state.driver.read(blobPath(digest), range));
+  const stream = await orMissing(driver.read(blobPath(digest), range));
   if (!stream) throw blobUnknown(digest);
   return stream;
 }
@@ -89,7 +147,12 @@ async function verifyStored(state: StoreState, digest: Digest): Promise<boolean>
 export async function unlinkBlob(state: StoreState, name: string, digest: Digest): Promise<void> {
   requireDeletes(state);
   if (await linkedBlobSize(state, name, digest) === undefined) throw blobUnknown(digest);
-  await state.driver.delete(layerLinkPath(name, digest));
+  await state.cache.write(
+    "link",
+    `${name}@${digest.value}`,
+    () => state.driver.delete(layerLinkPath(name, digest)),
+    null,
+  );
 }
 
 /**
@@ -99,11 +162,13 @@ export async function unlinkBlob(state: StoreState, name: string, digest: Digest
 export async function quarantineBlob(state: StoreState, digest: Digest): Promise<string> {
   const target = quarantinePath(digest);
   await state.withLock(digestLock(digest), async () => {
-    await state.driver.delete(target);
-    await orMissing(state.driver.move(blobPath(digest), target));
+    await state.cache.write("blob", digest.value, async () => {
+      await state.driver.delete(target);
+      await orMissing(state.driver.move(blobPath(digest), target));
+    }, null);
     state.verified.delete(digest.value);
     // A manifest whose bytes are quarantined must not stay cached either.
-    state.cache?.manifests.clear();
+    await state.cache.clear();
   });
   log.error("blob quarantined", { "blob.digest": digest.value, "storage.key": target });
   return target;

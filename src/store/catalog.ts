@@ -34,7 +34,7 @@ export const SHARED_CATALOG_TTL = 10_000;
  * process writes every entry), for SHARED_CATALOG_TTL when other instances write too.
  */
 export function sortedRepositories(state: StoreState, now = Date.now()): Promise<string[]> {
-  const expired = !state.cache && now - state.catalogListedAt > SHARED_CATALOG_TTL;
+  const expired = state.sharedStorage && now - state.catalogListedAt > SHARED_CATALOG_TTL;
   if (!state.catalog || expired) {
     // Set before the listing starts: an entry written after the listing read the folder is
     // inserted by its writer (addToCatalog), which finds this promise.

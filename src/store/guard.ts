@@ -60,6 +60,8 @@ export function guardDriver(driver: StorageDriver): StorageDriver {
     list: (key) => guard("list", key, () => driver.list(key)),
     move: (from, to) => guard("move", from, () => driver.move(from, to)),
     delete: (key) => guard("delete", key, () => driver.delete(key)),
+    signedUrl: driver.signedUrl &&
+      ((key, expiresIn) => guard("sign", key, () => driver.signedUrl!(key, expiresIn))),
     ready: driver.ready && (() => driver.ready!()),
   };
 }

@@ -3,13 +3,25 @@
 
 import type { Digest } from "../grammar.ts";
 
-export type WithLock = <T>(key: string, work: () => Promise<T>) => Promise<T>;
+/**
+ * The lock a piece of work holds. A lock shared by several instances (src/redis/locks.ts) is a
+ * lease: `confirm` rejects once it was lost (its holder stalled past the lease), and work that
+ * is about to change storage irrevocably (a tag, a sweep's delete) confirms it first.
+ */
+export interface Held {
+  confirm(): Promise<void>;
+}
+
+export type WithLock = <T>(key: string, work: (held: Held) => Promise<T>) => Promise<T>;
+
+/** A lock of this process never goes away while its work runs. */
+export const HELD: Held = { confirm: () => Promise.resolve() };
 
 export function createLocks(): WithLock {
   const tails = new Map<string, Promise<unknown>>();
-  return async <T>(key: string, work: () => Promise<T>): Promise<T> => {
+  return async <T>(key: string, work: (held: Held) => Promise<T>): Promise<T> => {
     const previous = tails.get(key) ?? Promise.resolve();
-    const current = previous.then(work);
+    const current = previous.then(() => work(HELD));
     const tail = current.catch(() => {});
     tails.set(key, tail);
     try {

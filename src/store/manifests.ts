@@ -15,11 +15,11 @@ import { blobPath, referrerPath, revisionLinkPath, tagPath, tagsPath } from "../
 import { blobSize, linkedBlobSize, quarantineBlob, requireDeletes } from "./blobs.ts";
 import { addToCatalog } from "./catalog.ts";
 import { digestLock, manifestLock, tagsLock } from "./locks.ts";
-import { isPinned, pin, unpin } from "./pins.ts";
+import { pin, unpin } from "./pins.ts";
 import { mapPool } from "../pool.ts";
 import { type CachedManifest, orMissing, readJson, type StoreState, writeJson } from "./state.ts";
 import { recordPull } from "./pulls.ts";
-import { deleteTag, resolveTag, writeTag } from "./tags.ts";
+import { deleteTag, readTag, resolveTag, writeTag } from "./tags.ts";
 
 /** A manifest reference: a tag or a digest (src/grammar.ts parseReference). */
 export type Reference = { tag: string } | { digest: Digest };
@@ -47,28 +47,33 @@ export async function getManifest(
   return { ...manifest, digest };
 }
 
-/** A repository's manifest with its media type, from the cache or from storage (then cached). */
+/** A repository's manifest with its media type, from the cache or from storage. */
 async function loadManifest(
   state: StoreState,
   name: string,
   digest: Digest,
 ): Promise<CachedManifest | undefined> {
   const key = `${name}@${digest.value}`;
-  const cached = state.cache?.manifests.get(key);
-  if (cached) return cached;
+  return await state.cache.read("manifest", key, () => readManifest(state, name, digest)) ??
+    undefined;
+}
+
+async function readManifest(
+  state: StoreState,
+  name: string,
+  digest: Digest,
+): Promise<CachedManifest | null> {
   const revision = await readJson<Revision>(state, revisionLinkPath(name, digest));
   const bytes = revision && await orMissing(state.driver.get(blobPath(digest)));
-  if (!revision || !bytes) return undefined;
+  if (!revision || !bytes) return null;
   // Stored manifests are small: each read from storage is checked (microseconds), on S3 too.
   const actual = digestOf(bytes, digest.algorithm);
   if (actual !== digest.value) {
     log.error("manifest corrupt on read", { "blob.digest": digest.value, "blob.actual": actual });
     await quarantineBlob(state, digest);
-    return undefined;
+    return null;
   }
-  const manifest = { mediaType: revision.mediaType, bytes };
-  state.cache?.manifests.set(key, manifest, bytes.length);
-  return manifest;
+  return { mediaType: revision.mediaType, bytes };
 }
 
 /**
@@ -95,7 +100,7 @@ export async function putManifest(
   try {
     await storeManifest(state, name, reference, digest, manifest, body, pinned);
   } finally {
-    unpin(state.pins, pinned);
+    await unpin(state, pinned);
   }
   return { digest, subject: manifest.subject };
 }
@@ -113,29 +118,39 @@ async function storeManifest(
   if (manifest.subject) revision.subject = manifest.subject.value;
   // Bytes before the links that name them: a crash in between leaves only unreferenced bytes.
   await pin(state, digest, async () => {
-    if (await blobSize(state, digest) === undefined) await state.driver.put(blobPath(digest), body);
+    if (await blobSize(state, digest) === undefined) {
+      await state.cache.write(
+        "blob",
+        digest.value,
+        () => state.driver.put(blobPath(digest), body),
+        body.length,
+      );
+    }
     return true;
   });
   pinned.push(digest);
-  await state.withLock(manifestLock(name, digest), async () => {
-    await writeJson(state, revisionLinkPath(name, digest), revision);
-    if (manifest.subject) {
-      const descriptor: Descriptor = {
-        mediaType: manifest.mediaType,
-        digest: digest.value,
-        size: body.length,
-        artifactType: manifest.artifactType,
-        annotations: manifest.annotations,
-      };
-      await writeJson(state, referrerPath(name, manifest.subject, digest), descriptor);
-    }
-    const cached = { mediaType: manifest.mediaType, bytes: body };
-    state.cache?.manifests.set(`${name}@${digest.value}`, cached, body.length);
-  });
+  const cached = { mediaType: manifest.mediaType, bytes: body };
+  await state.withLock(
+    manifestLock(name, digest),
+    () =>
+      state.cache.write("manifest", `${name}@${digest.value}`, async () => {
+        await writeJson(state, revisionLinkPath(name, digest), revision);
+        if (manifest.subject) {
+          const descriptor: Descriptor = {
+            mediaType: manifest.mediaType,
+            digest: digest.value,
+            size: body.length,
+            artifactType: manifest.artifactType,
+            annotations: manifest.annotations,
+          };
+          await writeJson(state, referrerPath(name, manifest.subject, digest), descriptor);
+        }
+      }, cached),
+  );
   await addToCatalog(state, name);
   if ("tag" in reference) {
     const tag = reference.tag;
-    await state.withLock(tagsLock(name), () => writeTag(state, name, tag, digest));
+    await state.withLock(tagsLock(name), (held) => writeTag(state, name, tag, digest, held));
   }
 }
 
@@ -166,23 +181,23 @@ export async function deleteManifest(
   requireDeletes(state);
   if (condition) return deleteIfUnchanged(state, name, reference, condition);
   if ("tag" in reference) {
-    await state.withLock(tagsLock(name), async () => {
-      if (!await resolveTag(state, name, reference.tag)) throw manifestUnknown(reference.tag);
-      await deleteTag(state, name, reference.tag);
+    await state.withLock(tagsLock(name), async (held) => {
+      if (!await readTag(state, name, reference.tag)) throw manifestUnknown(reference.tag);
+      await deleteTag(state, name, reference.tag, held);
     });
     return true;
   }
   const digest = reference.digest;
   await state.withLock(
     tagsLock(name),
-    () =>
+    (held) =>
       state.withLock(manifestLock(name, digest), async () => {
         const revision = await readJson<Revision>(state, revisionLinkPath(name, digest));
         if (!revision) throw manifestUnknown(digest.value);
         // Tags go first, so no tag ever names a manifest the repository no longer has.
         for (const tag of await state.driver.list(tagsPath(name))) {
-          if ((await resolveTag(state, name, tag))?.value === digest.value) {
-            await deleteTag(state, name, tag);
+          if ((await readTag(state, name, tag))?.value === digest.value) {
+            await deleteTag(state, name, tag, held);
           }
         }
         await deleteRevision(state, name, digest, revision.subject);
@@ -203,11 +218,11 @@ function deleteIfUnchanged(
   };
   if ("tag" in reference) {
     const { tag } = reference;
-    return state.withLock(tagsLock(name), async () => {
-      const current = await resolveTag(state, name, tag);
+    return state.withLock(tagsLock(name), async (held) => {
+      const current = await readTag(state, name, tag);
       if (!current || (condition.digest && current.value !== condition.digest.value)) return false;
       if (!await unchanged(tagPath(name, tag))) return false;
-      await deleteTag(state, name, tag);
+      await deleteTag(state, name, tag, held);
       return true;
     });
   }
@@ -217,7 +232,7 @@ function deleteIfUnchanged(
     digestLock(digest),
     () =>
       state.withLock(manifestLock(name, digest), async () => {
-        if (isPinned(state.pins, digest.value)) return false;
+        if (await state.pins.isPinned(digest.value)) return false;
         const key = revisionLinkPath(name, digest);
         const revision = await readJson<Revision>(state, key);
         if (!revision || !await unchanged(key)) return false;
@@ -238,9 +253,10 @@ export async function deleteRevision(
   subjectValue: string | undefined,
 ): Promise<void> {
   const subject = subjectValue && parseDigest(subjectValue);
-  if (subject) await state.driver.delete(referrerPath(name, subject, digest));
-  state.cache?.manifests.delete(`${name}@${digest.value}`);
-  await state.driver.delete(revisionLinkPath(name, digest));
+  await state.cache.write("manifest", `${name}@${digest.value}`, async () => {
+    if (subject) await state.driver.delete(referrerPath(name, subject, digest));
+    await state.driver.delete(revisionLinkPath(name, digest));
+  }, null);
 }
 
 export function manifestUnknown(reference: string | undefined): RegistryError {
@@ -273,7 +289,7 @@ async function requireReferencesExist(
     }
   });
   if (failure || missing.length > 0) {
-    unpin(state.pins, pinned);
+    await unpin(state, pinned);
     throw failure ? failure.reason : new RegistryError(
       "MANIFEST_BLOB_UNKNOWN",
       "manifest references unknown blobs or manifests",

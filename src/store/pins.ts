@@ -4,19 +4,63 @@
 import type { Digest } from "../grammar.ts";
 import { digestLock, type WithLock } from "./locks.ts";
 
+/**
+ * Where pins live: this process's memory (`createPins`), or Redis for several instances
+ * (src/redis/pins.ts), so that a pass on any instance sees every instance's pushes.
+ */
 export interface Pins {
-  /** Digests an in-flight push has checked and is about to reference, with a count. */
-  held: Map<string, number>;
-  /** Every digest pinned or linked since the running GC pass began; undefined between passes. */
-  touched: Set<string> | undefined;
+  /** Pins a digest; the caller holds its lock. A pass spares it until it is released. */
+  hold(digest: Digest): Promise<void>;
+  /** Releases pins; a pass running meanwhile still spares them (they count as touched). */
+  release(digests: Iterable<Digest>): Promise<void>;
+  /** Records, under the digest's lock, that a push just linked it: the running pass spares it. */
+  touch(digest: Digest): Promise<void>;
+  /** A sweep must not delete what a push holds, or held or touched since the pass began. */
+  isPinned(digest: string): Promise<boolean>;
+  /** A GC pass begins: from now until `endPass`, what is pinned or touched is remembered. */
+  beginPass(): Promise<void>;
+  endPass(): Promise<void>;
 }
 
+/** Pins in this process's memory. */
 export function createPins(): Pins {
-  return { held: new Map(), touched: undefined };
+  /** Digests an in-flight push has checked and is about to reference, with a count. */
+  const held = new Map<string, number>();
+  /** Every digest pinned or linked since the running GC pass began; undefined between passes. */
+  let touched: Set<string> | undefined;
+  return {
+    hold(digest) {
+      held.set(digest.value, (held.get(digest.value) ?? 0) + 1);
+      touched?.add(digest.value);
+      return Promise.resolve();
+    },
+    release(digests) {
+      for (const digest of digests) {
+        const count = (held.get(digest.value) ?? 0) - 1;
+        if (count > 0) held.set(digest.value, count);
+        else held.delete(digest.value);
+        touched?.add(digest.value);
+      }
+      return Promise.resolve();
+    },
+    touch(digest) {
+      touched?.add(digest.value);
+      return Promise.resolve();
+    },
+    isPinned: (digest) => Promise.resolve(held.has(digest) || (touched?.has(digest) ?? false)),
+    beginPass() {
+      touched = new Set(held.keys());
+      return Promise.resolve();
+    },
+    endPass() {
+      touched = undefined;
+      return Promise.resolve();
+    },
+  };
 }
 
 /**
- * Under the digest's lock: runs `check` and, if it holds, pins the digest until `unpin`.
+ * Under the digest's lock: runs `check` and, if it holds, pins the digest until released.
  * Resolves to whether the check held (when false nothing is pinned).
  */
 export function pin(
@@ -26,27 +70,12 @@ export function pin(
 ): Promise<boolean> {
   return state.withLock(digestLock(digest), async () => {
     if (!await check()) return false;
-    const { held, touched } = state.pins;
-    held.set(digest.value, (held.get(digest.value) ?? 0) + 1);
-    touched?.add(digest.value);
+    await state.pins.hold(digest);
     return true;
   });
 }
 
-export function unpin(pins: Pins, digests: Iterable<Digest>): void {
-  for (const digest of digests) {
-    const count = (pins.held.get(digest.value) ?? 0) - 1;
-    if (count > 0) pins.held.set(digest.value, count);
-    else pins.held.delete(digest.value);
-  }
-}
-
-/** Records, while holding the digest's lock, that a push just linked it into a repository. */
-export function touch(pins: Pins, digest: Digest): void {
-  pins.touched?.add(digest.value);
-}
-
-/** A sweep must not delete what a push holds or touched during this pass. */
-export function isPinned(pins: Pins, digest: string): boolean {
-  return pins.held.has(digest) || (pins.touched?.has(digest) ?? false);
+/** Releases pins taken with `pin`. */
+export function unpin(state: { pins: Pins }, digests: Iterable<Digest>): Promise<void> {
+  return state.pins.release(digests);
 }

@@ -3,40 +3,52 @@
 
 import { NotFoundError, type PutOptions, type StorageDriver } from "../storage/driver.ts";
 import { createLru, type Lru } from "../cache.ts";
-import type { Digest } from "../grammar.ts";
 import type { Hash } from "../digest.ts";
+import { type CachedManifest, createMemoryCache, createNoCache, type StoreCache } from "./cache.ts";
 import { guardDriver } from "./guard.ts";
 import { createLocks, type WithLock } from "./locks.ts";
 import { createPins, type Pins } from "./pins.ts";
 import { createSessions, type Sessions } from "./sessions.ts";
+
+export type { CachedManifest };
 
 export interface StoreOptions {
   driver: StorageDriver;
   /** When false, every delete answers 405 UNSUPPORTED. */
   deleteEnabled?: boolean;
   /**
-   * Set when other processes write the same storage (several instances on S3): then nothing
-   * is cached, since another instance may move a tag or delete a manifest at any time.
+   * Set when other processes write the same storage (several instances on S3): then, unless
+   * `coordination` says how they share one, nothing is cached, since another instance may move
+   * a tag or delete a manifest at any time, and locks and pins are this process's only.
    */
   sharedStorage?: boolean;
+  /** Cache, locks, pins and GC turns shared by every instance (src/redis/shared.ts). */
+  coordination?: Coordination;
   /** Upload sessions idle longer (ms) are expired; a signed one that old is unknown. */
   uploadTtl?: number;
   /** Record when each tag and manifest is pulled (src/store/pulls.ts); off by default. */
   recordPulls?: boolean;
+  /** Blob GETs answered with a URL where storage serves the bytes (a presigned S3 URL). */
+  redirect?: RedirectOptions;
 }
 
-/** A manifest as GET needs it: its media type and its exact bytes. */
-export interface CachedManifest {
-  mediaType: string;
-  bytes: Uint8Array<ArrayBuffer>;
+/**
+ * What several instances share instead of their memory, all chosen together: the lookup cache,
+ * the locks, the pins and whose turn the scheduled GC pass is.
+ */
+export interface Coordination {
+  cache: StoreCache;
+  withLock: WithLock;
+  pins: Pins;
+  /** Whether this instance runs the scheduled GC pass now (one instance in an interval). */
+  gcTurn(interval: number): Promise<boolean>;
 }
 
-/** Manifest lookups served from memory; only this process writes, and every writer updates it. */
-export interface ManifestCache {
-  /** `name:tag` → digest. */
-  tags: Lru<Digest>;
-  /** `name@digest` → manifest. */
-  manifests: Lru<CachedManifest>;
+export interface RedirectOptions {
+  /** Blobs smaller than this (bytes) are served directly. */
+  minSize: number;
+  /** How long a redirect URL is valid (seconds). */
+  expiresIn: number;
 }
 
 /** The running SHA-256 of an upload this process received, so its PUT need not re-read it. */
@@ -51,8 +63,14 @@ export interface StoreState {
   withLock: WithLock;
   /** What in-flight pushes rely on, so online GC leaves it alone (src/store/pins.ts). */
   pins: Pins;
+  /** Lookups of tags, manifests, blobs and links (src/store/cache.ts). */
+  cache: StoreCache;
+  /** Whether this instance runs the scheduled GC pass now. */
+  gcTurn(interval: number): Promise<boolean>;
+  /** Other processes write the same storage. */
+  sharedStorage: boolean;
+  redirect?: RedirectOptions;
   deleteEnabled: boolean;
-  cache?: ManifestCache;
   /** Digests whose stored bytes this process hashed in full and found right. */
   verified: Lru<true>;
   /** First-read checks in progress: concurrent first pulls of one blob share one hash. */
@@ -95,15 +113,19 @@ const MAX_UPLOAD_HASHES = 1024;
 export function createState(options: StoreOptions): StoreState {
   const uploadTtl = options.uploadTtl ?? DEFAULT_UPLOAD_TTL;
   const driver = guardDriver(options.driver);
-  return {
-    driver,
+  const sharedStorage = options.sharedStorage ?? false;
+  const coordination = options.coordination ?? {
+    cache: sharedStorage ? createNoCache() : createMemoryCache(),
     withLock: createLocks(),
     pins: createPins(),
+    gcTurn: () => Promise.resolve(true),
+  };
+  return {
+    driver,
+    ...coordination,
+    sharedStorage,
+    redirect: options.redirect,
     deleteEnabled: options.deleteEnabled ?? true,
-    cache: options.sharedStorage ? undefined : {
-      tags: createLru(100_000),
-      manifests: createLru(10_000, 64 * 1024 * 1024),
-    },
     verified: createLru(MAX_VERIFIED),
     verifying: new Map(),
     uploadHashes: createLru(MAX_UPLOAD_HASHES),

@@ -4,7 +4,7 @@
 import type { Digest } from "../grammar.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { ByteRange } from "../storage/driver.ts";
-import { linkedBlobSize, readBlob, unlinkBlob } from "./blobs.ts";
+import { type BlobBody, type BlobRedirect, readBlob, servedBlobSize, unlinkBlob } from "./blobs.ts";
 import { listRepositories, type Visible } from "./catalog.ts";
 import {
   type DeleteCondition,
@@ -34,6 +34,8 @@ import {
 import { mapPool } from "../pool.ts";
 
 export type {
+  BlobBody,
+  BlobRedirect,
   ByteRange,
   DeleteCondition,
   Page,
@@ -59,6 +61,17 @@ export interface Store {
     size(name: string, digest: Digest): Promise<number | undefined>;
     /** Its bytes (a full read is verified once per process); BLOB_UNKNOWN if gone meanwhile. */
     read(name: string, digest: Digest, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+    /**
+     * What a GET sends, when the caller can answer a redirect: the bytes, or a short-lived URL
+     * where storage serves them (`--s3-redirect`). A wrapper that serves its own bytes may
+     * ignore `redirect` and return a stream.
+     */
+    read(
+      name: string,
+      digest: Digest,
+      range: ByteRange | undefined,
+      redirect: boolean,
+    ): Promise<BlobBody>;
     /** Unlinks it from the repository; BLOB_UNKNOWN, or UNSUPPORTED when deletes are off. */
     delete(name: string, digest: Digest): Promise<void>;
   };
@@ -130,10 +143,20 @@ const TAGS_POOL = 8;
 
 export function createStore(options: StoreOptions): Store {
   const state = createState(options);
+  function read(name: string, digest: Digest, range?: ByteRange): Promise<ReadableStream>;
+  function read(
+    name: string,
+    digest: Digest,
+    range: ByteRange | undefined,
+    redirect: boolean,
+  ): Promise<BlobBody>;
+  function read(_name: string, digest: Digest, range?: ByteRange, redirect = false) {
+    return readBlob(state, digest, range, redirect);
+  }
   return {
     blobs: {
-      size: (name, digest) => linkedBlobSize(state, name, digest),
-      read: (_name, digest, range) => readBlob(state, digest, range),
+      size: (name, digest) => servedBlobSize(state, name, digest),
+      read,
       delete: (name, digest) => unlinkBlob(state, name, digest),
     },
     uploads: {

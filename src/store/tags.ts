@@ -4,33 +4,40 @@
 import { RegistryError } from "../errors.ts";
 import { type Digest, parseDigest } from "../grammar.ts";
 import { REPOSITORY_MARKERS, repositoryPath, tagPath, tagsPath } from "../storage/paths.ts";
+import type { Held } from "./locks.ts";
 import { type Page, type PageOf, pageOf } from "./page.ts";
 import { orMissing, type StoreState } from "./state.ts";
 
+/** The digest a tag names, from the cache (src/store/cache.ts) or storage; a pull's lookup. */
 export async function resolveTag(
   state: StoreState,
   name: string,
   tag: string,
 ): Promise<Digest | undefined> {
-  const key = `${name}:${tag}`;
-  const cached = state.cache?.tags.get(key);
-  if (cached) return cached;
+  return await state.cache.read("tag", `${name}:${tag}`, () => readTag(state, name, tag)) ??
+    undefined;
+}
+
+/** The digest a tag names, as storage holds it now (under the tags lock: what a delete decides on). */
+export async function readTag(state: StoreState, name: string, tag: string) {
   const bytes = await orMissing(state.driver.get(tagPath(name, tag)));
-  const digest = bytes && parseDigest(new TextDecoder().decode(bytes));
-  if (digest) state.cache?.tags.set(key, digest);
-  return digest;
+  return (bytes && parseDigest(new TextDecoder().decode(bytes))) || null;
 }
 
-/** Points a tag at a digest; callers hold the repository's tags lock. */
-export async function writeTag(state: StoreState, name: string, tag: string, digest: Digest) {
-  await state.driver.put(tagPath(name, tag), new TextEncoder().encode(digest.value));
-  state.cache?.tags.set(`${name}:${tag}`, digest);
+/** Points a tag at a digest; callers hold the repository's tags lock (`held`). */
+export function writeTag(state: StoreState, name: string, tag: string, digest: Digest, held: Held) {
+  return state.cache.write("tag", `${name}:${tag}`, async () => {
+    await held.confirm();
+    await state.driver.put(tagPath(name, tag), new TextEncoder().encode(digest.value));
+  }, digest);
 }
 
-/** Removes a tag; callers hold the repository's tags lock. */
-export async function deleteTag(state: StoreState, name: string, tag: string): Promise<void> {
-  state.cache?.tags.delete(`${name}:${tag}`);
-  await state.driver.delete(tagPath(name, tag));
+/** Removes a tag; callers hold the repository's tags lock (`held`). */
+export function deleteTag(state: StoreState, name: string, tag: string, held: Held) {
+  return state.cache.write("tag", `${name}:${tag}`, async () => {
+    await held.confirm();
+    await state.driver.delete(tagPath(name, tag));
+  }, null);
 }
 
 /** A repository's tags, sorted (code-unit order is ASCII order for tags, as distribution sorts). */

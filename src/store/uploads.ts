@@ -168,14 +168,15 @@ export async function commitBlob(
   });
   try {
     const body = verified(chunks, digest);
-    if (!stored) await state.driver.put(blobPath(digest), body);
-    else for await (const _ of body) { /* hashed only */ }
+    if (!stored) {
+      await state.cache.write("blob", digest.value, () => state.driver.put(blobPath(digest), body));
+    } else for await (const _ of body) { /* hashed only */ }
     await state.withLock(digestLock(digest), () => linkBlob(state, name, digest));
   } catch (error) {
     if (error instanceof RegistryError) throw error;
     throw interrupted(error);
   } finally {
-    unpin(state.pins, [digest]);
+    await unpin(state, [digest]);
   }
 }
 
@@ -268,7 +269,12 @@ async function complete(
   // Bytes and link under the digest's lock (src/maintenance/gc.ts).
   await state.withLock(digestLock(digest), async () => {
     if (await blobSize(state, digest) === undefined) {
-      await state.driver.move(data, blobPath(digest));
+      await state.cache.write(
+        "blob",
+        digest.value,
+        () => state.driver.move(data, blobPath(digest)),
+        size,
+      );
     }
     await linkBlob(state, name, digest);
   });

@@ -188,7 +188,7 @@ serverTest("a digest a push holds is never swept, and goes once released", async
   const held = await runGc(registry, GRACE_0);
   assertEquals(held.swept.blobs, 0);
   assert(await exists(t.driver, d.value));
-  unpin(registry.pins, [d]);
+  await unpin(registry, [d]);
   await tick();
 
   const released = await runGc(registry, GRACE_0);
