@@ -4,7 +4,7 @@
 
 import { isLoopbackHost, USAGE, VERSION } from "./src/config.ts";
 import { flushLogs, log, setupLogging } from "./src/log.ts";
-import { createDriver, readTls, startServer } from "./src/server.ts";
+import { createDriver, readTls, startServer, storageIdentity } from "./src/server.ts";
 import { createAuth } from "./src/auth/auth.ts";
 import { runMaintenance } from "./src/maintenance/commands.ts";
 import { loadCommand } from "./src/settings/load.ts";
@@ -50,7 +50,8 @@ const fail = async (error: unknown): Promise<never> => {
 };
 if (command.kind === "gc" || command.kind === "fsck") {
   // One pass, a printed summary; storage errors are one line and exit 1.
-  const code = await runMaintenance(command, createDriver(config)).catch(fail);
+  const code = await runMaintenance(command, createDriver(config), storageIdentity(config))
+    .catch(fail);
   await flushLogs();
   Deno.exit(code);
 }

@@ -25,6 +25,10 @@ export interface Config {
   uploadTtl: number;
   /** S3 storage settings, present when storage is "s3". */
   s3?: S3Options;
+  /** Blob GETs of at least `minSize` bytes answered 307 to a presigned S3 URL (--s3-redirect). */
+  s3Redirect?: { minSize: number };
+  /** Several instances share cache, locks and GC pins through Redis (--redis). */
+  redis?: { url: string; lease: number };
   /** Auth (src/auth): none, htpasswd Basic, or Docker tokens; file paths as given. */
   auth: "none" | "basic" | "token";
   htpasswd?: string;
@@ -127,6 +131,25 @@ export const FLAGS: readonly Flag[] = [
   { name: "s3-virtual-host", help: "https://bucket.host/key URLs (default for AWS)", env: false },
   { name: "s3-access-key", value: "ID", help: "access key (or AWS_ACCESS_KEY_ID)" },
   { name: "s3-secret-key", value: "KEY", help: "secret key (or AWS_SECRET_ACCESS_KEY)" },
+  {
+    name: "s3-redirect",
+    help: "blob GETs answer 307 to a presigned S3 URL (default on for AWS only)",
+  },
+  {
+    name: "s3-redirect-min",
+    value: "N",
+    help: "blobs smaller than N bytes are served directly (default 1M)",
+  },
+  {
+    name: "redis",
+    value: "URL",
+    help: "share cache, locks and GC pins between instances (redis://…, rediss://…)",
+  },
+  {
+    name: "redis-lease",
+    value: "D",
+    help: "a crashed instance's locks free after D (default 30s)",
+  },
   {
     name: "auth",
     value: "none|basic|token",
@@ -365,6 +388,10 @@ function parseWith(
   }
   const s3 = parseS3(storage, setting, env);
   if (typeof s3 === "string") return { kind: "error", message: s3 };
+  const s3Redirect = parseRedirect(s3, setting);
+  if (typeof s3Redirect === "string") return { kind: "error", message: s3Redirect };
+  const redis = parseRedis(setting);
+  if (typeof redis === "string") return { kind: "error", message: redis };
   const host = String(setting("host") ?? "0.0.0.0");
   const dataDir = String(setting("data-dir") ?? "./data");
   if (host === "" || dataDir === "") {
@@ -432,6 +459,8 @@ function parseWith(
     bodyTimeout: durations["body-timeout"],
     ...(maxConnections !== undefined && { maxConnections: Number(maxConnections) }),
     ...(s3 && { s3 }),
+    ...(s3Redirect && { s3Redirect }),
+    ...(redis && { redis }),
     ...security,
     trustedProxies,
     readOnly: flagOn("read-only"),
@@ -562,6 +591,67 @@ function parseSecurity(
     }
   }
   return { auth, ...files };
+}
+
+/** `1048576`, `512K`, `500M`, `20G`, `1T` (powers of 1024; `KiB`/`KB` spellings too). */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  const power = " KMGT".indexOf(match[2].toUpperCase() || " ");
+  const bytes = Math.floor(Number(match[1]) * 1024 ** power);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+const DEFAULT_REDIRECT_MIN = 1024 * 1024;
+
+/**
+ * --s3-redirect: on by default where clients reach the bucket as the registry does (AWS); an
+ * endpoint of one's own (Ceph, MinIO, often on a private or loopback address) only when asked.
+ */
+function parseRedirect(
+  s3: S3Options | undefined,
+  setting: (flag: string) => string | boolean | undefined,
+): Config["s3Redirect"] | string {
+  const flag = setting("s3-redirect");
+  const min = setting("s3-redirect-min");
+  if (!s3) {
+    return flag !== undefined || min !== undefined ? "--s3-redirect needs --storage s3" : undefined;
+  }
+  if (typeof flag === "string" && !/^(1|0|true|false|yes|no|on|off)$/i.test(flag)) {
+    return `invalid REGISTRY_S3_REDIRECT: ${flag} (expected true or false)`;
+  }
+  const aws = /(^|\.)amazonaws\.com$/.test(new URL(s3.endpoint).hostname);
+  const on = flag === undefined ? aws : isOn(flag);
+  const minSize = min === undefined ? DEFAULT_REDIRECT_MIN : parseSize(String(min));
+  if (minSize === undefined) {
+    return `invalid --s3-redirect-min: ${min} (expected bytes, or e.g. 512K, 4M)`;
+  }
+  return on ? { minSize } : undefined;
+}
+
+/** --redis URL and --redis-lease. */
+function parseRedis(
+  setting: (flag: string) => string | boolean | undefined,
+): Config["redis"] | string {
+  const url = setting("redis");
+  const leaseText = setting("redis-lease");
+  if (url === undefined || url === "") {
+    return leaseText === undefined ? undefined : "--redis-lease needs --redis URL";
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(String(url));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^rediss?:$/.test(parsed.protocol) || !parsed.hostname) {
+    return "invalid --redis: expected redis://[user:pass@]host[:port][/db] or rediss://…";
+  }
+  const lease = parseDuration(String(leaseText ?? "30s"));
+  if (lease === undefined || lease < 1000) {
+    return `invalid --redis-lease: ${leaseText} (expected e.g. 10s, 30s, 2m)`;
+  }
+  return { url: String(url), lease };
 }
 
 const S3_FLAGS = [

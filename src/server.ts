@@ -24,6 +24,7 @@ import { createMemoryDriver } from "./storage/memory.ts";
 import { createS3Driver } from "./storage/s3/driver.ts";
 import { createUi } from "./ui/state.ts";
 import { type OpsSettings, startOps } from "./ops/ops.ts";
+import { connectCoordination, type RedisSettings } from "./redis/shared.ts";
 
 export interface RunningServer extends AsyncDisposable {
   /** `http://host:port`, with the port actually bound. */
@@ -43,6 +44,20 @@ export interface RunningServer extends AsyncDisposable {
   /** The --metrics-addr listener's `http://host:port`, when there is one. */
   metricsUrl?: string;
 }
+
+/** What the registry stores into, as one string: instances sharing Redis and storage agree on it. */
+export function storageIdentity(
+  config: Partial<Pick<Config, "storage" | "dataDir" | "s3">>,
+): string {
+  if (config.storage === "s3" && config.s3) {
+    const { endpoint, bucket, prefix } = config.s3;
+    return `s3:${endpoint}/${bucket}/${prefix ?? ""}`;
+  }
+  return `${config.storage}:${config.dataDir}`;
+}
+
+/** How long a redirect's presigned URL is valid (seconds): a client follows it at once. */
+export const REDIRECT_SECONDS = 600;
 
 export function createDriver(config: Pick<Config, "storage" | "dataDir" | "s3">): StorageDriver {
   if (config.storage === "s3") {
@@ -74,38 +89,52 @@ export async function readTls(
 }
 
 export async function startServer(
-  config: Pick<Config, "port" | "host" | "deleteEnabled"> & {
-    driver: StorageDriver;
-    /** Online GC and upload expiry (src/gc.ts); off unless gcInterval > 0. */
-    gcInterval?: number;
-    gcUntagged?: boolean;
-    gcGrace?: number;
-    uploadTtl?: number;
-    /** Auth and access control (src/auth/auth.ts createAuth); absent: open registry. */
-    auth?: Authorizer;
-    /** HTTPS; plain HTTP only when absent. */
-    tls?: Tls;
-    /** Bytes of small request bodies held in memory at once (src/app.ts). */
-    bodyBudget?: number;
-    /** CIDR ranges whose X-Forwarded-* headers are believed. */
-    trustedProxies?: string[];
-    /** The web UI at / (default on; src/ui/). */
-    ui?: boolean;
-    /** Read-only mode and the config file's policies (src/policy); reloadable. */
-    readOnly?: boolean;
-    sections?: Sections;
-    /**
-     * Reloads: the settings the server starts with, and how to read them anew from the command
-     * line, environment and config file (main.ts).
-     */
-    settings?: { initial: Config; load: () => Promise<Config> };
-    /** Metrics, health, events, audit log, tracing (src/ops/ops.ts); default metrics only. */
-    ops?: OpsSettings;
-  } & Partial<ConnectionLimits>,
+  config:
+    & Pick<Config, "port" | "host" | "deleteEnabled">
+    & Partial<Pick<Config, "storage" | "dataDir" | "s3">>
+    & {
+      driver: StorageDriver;
+      /** Online GC and upload expiry (src/gc.ts); off unless gcInterval > 0. */
+      gcInterval?: number;
+      gcUntagged?: boolean;
+      gcGrace?: number;
+      uploadTtl?: number;
+      /** Auth and access control (src/auth/auth.ts createAuth); absent: open registry. */
+      auth?: Authorizer;
+      /** HTTPS; plain HTTP only when absent. */
+      tls?: Tls;
+      /** Bytes of small request bodies held in memory at once (src/app.ts). */
+      bodyBudget?: number;
+      /** CIDR ranges whose X-Forwarded-* headers are believed. */
+      trustedProxies?: string[];
+      /** The web UI at / (default on; src/ui/). */
+      ui?: boolean;
+      /** Read-only mode and the config file's policies (src/policy); reloadable. */
+      readOnly?: boolean;
+      sections?: Sections;
+      /**
+       * Reloads: the settings the server starts with, and how to read them anew from the command
+       * line, environment and config file (main.ts).
+       */
+      settings?: { initial: Config; load: () => Promise<Config> };
+      /** Cache, locks and GC pins shared through Redis (src/redis/); absent: this process's. */
+      redis?: RedisSettings;
+      /** Blob GETs answered 307 to a presigned URL (a driver that signs URLs: S3). */
+      s3Redirect?: { minSize: number };
+      /** Metrics, health, events, audit log, tracing (src/ops/ops.ts); default metrics only. */
+      ops?: OpsSettings;
+    }
+    & Partial<ConnectionLimits>,
 ): Promise<RunningServer> {
-  // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening.
+  // Storage that cannot be reached (wrong bucket, keys, endpoint) fails here, before listening;
+  // so does a Redis that cannot be.
   await config.driver.ready?.();
-  // S3 is meant to be shared by several instances: no per-process cache of tags or manifests.
+  const coordination = config.redis && await connectCoordination({
+    ...config.redis,
+    storage: config.redis.storage ?? storageIdentity(config),
+  });
+  // S3 is meant to be shared by several instances: no per-process cache of tags or manifests,
+  // unless they share one (and their locks and pins) through Redis.
   const sharedStorage = config.driver.kind === "s3";
   // Metrics wrap the driver and the store (src/ops); the policies wrap what they give.
   const ops = await startOps(config.ops ?? {}, config.driver, (driver) =>
@@ -113,9 +142,12 @@ export async function startServer(
       driver,
       deleteEnabled: config.deleteEnabled,
       sharedStorage,
+      coordination,
       uploadTtl: config.uploadTtl,
       // For retention's "not pulled for": a map update per pull, a write per repository a minute.
       recordPulls: true,
+      redirect: config.s3Redirect &&
+        { minSize: config.s3Redirect.minSize, expiresIn: REDIRECT_SECONDS },
     }), sharedStorage);
   const local = ops.store;
   const policies = livePolicies(policiesFrom(config));
@@ -149,6 +181,7 @@ export async function startServer(
     "server.port": address.port,
     "url.full": url,
     "storage.kind": config.driver.kind,
+    "cache.kind": store.state.cache.kind,
     "auth.mode": config.auth?.mode ?? "none",
     "connections.max": limits.maxConnections,
   });
@@ -210,6 +243,7 @@ export async function startServer(
       await server.shutdown(graceMs);
       await ops.stop();
       const { accepted, evicted, refused, timedOut, acceptErrors } = server.stats;
+      await coordination?.close();
       log.info("stopped", {
         "connections.accepted": accepted,
         "connections.evicted": evicted,

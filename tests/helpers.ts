@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { inspect, isDeepStrictEqual } from "node:util";
 import { type RunningServer, startServer } from "../src/server.ts";
+import type { RedisSettings } from "../src/redis/shared.ts";
 import type { StorageDriver } from "../src/storage/driver.ts";
 import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
@@ -257,6 +258,10 @@ interface ServerOptions {
   sections?: Sections;
   /** Metrics, health, events, audit log, tracing (src/ops/ops.ts). */
   ops?: OpsSettings;
+  /** --redis (tests/redis_helpers.ts starts one). */
+  redis?: RedisSettings;
+  /** --s3-redirect. */
+  s3Redirect?: { minSize: number };
 }
 
 export async function withServer(
@@ -278,6 +283,8 @@ export async function withServer(
     readOnly: options.readOnly,
     sections: options.sections,
     ops: options.ops,
+    redis: options.redis,
+    s3Redirect: options.s3Redirect,
     driver,
   });
   return {

@@ -32,7 +32,15 @@ export async function getBlob(ctx: Context): Promise<Response> {
   headers.set("content-length", String(range ? range.end - range.start : size));
   if (range) headers.set("content-range", `bytes ${range.start}-${range.end - 1}/${size}`);
   if (ctx.head) return new Response(null, { status, headers });
-  return new Response(await ctx.store.blobs.read(name, digest, range), { status, headers });
+  // Access was checked before the handler ran: only then may the client be sent to the bucket.
+  const body = await ctx.store.blobs.read(name, digest, range, true);
+  if ("redirect" in body) {
+    return new Response(null, {
+      status: 307,
+      headers: { "location": body.redirect, "docker-content-digest": digest.value },
+    });
+  }
+  return new Response(body, { status, headers });
 }
 
 export async function deleteBlob(ctx: Context): Promise<Response> {

@@ -3,7 +3,8 @@
 
 import type { ParsedCommand } from "../config.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import { createStore } from "../store/store.ts";
+import { createStore, type Store } from "../store/store.ts";
+import { connectCoordination } from "../redis/shared.ts";
 import { policiesFrom } from "../policy/policies.ts";
 import { describeFsckReport, runFsck } from "./fsck.ts";
 import { describeGcReport, runGc } from "./gc.ts";
@@ -18,6 +19,7 @@ export type MaintenanceCommand = Extract<ParsedCommand, { kind: "gc" | "fsck" }>
 export async function runMaintenance(
   command: MaintenanceCommand,
   driver: StorageDriver,
+  storage = "",
   print: (line: string) => void = console.log,
 ): Promise<number> {
   if (driver.kind === "memory") {
@@ -33,7 +35,22 @@ export async function runMaintenance(
     return 2;
   }
   await driver.ready?.();
-  const store = createStore({ driver, sharedStorage: true });
+  // With --redis the pass takes the same locks and sees the same pins as the live instances.
+  const coordination = config.redis && await connectCoordination({ ...config.redis, storage });
+  try {
+    return await run(command, createStore({ driver, sharedStorage: true, coordination }), print);
+  } finally {
+    await coordination?.close();
+  }
+}
+
+async function run(
+  command: MaintenanceCommand,
+  store: Store,
+  print: (line: string) => void,
+): Promise<number> {
+  const { config } = command;
+  const policies = policiesFrom(config);
   const state = store.state;
   if (command.kind === "gc") {
     const report = await runGc(state, {

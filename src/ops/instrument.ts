@@ -2,7 +2,6 @@
 // No spec section: counts, latencies and failures by driver and operation; cache and upload gauges.
 
 import type { Tap } from "../exchange.ts";
-import type { Lru } from "../cache.ts";
 import { bodyBytesRead } from "../http.ts";
 import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
 import type { Store } from "../store/store.ts";
@@ -110,19 +109,12 @@ async function* watched(
 const MAX_TRACKED_UPLOADS = 100_000;
 
 /**
- * The store with its manifest cache lookups counted and its upload sessions in progress tracked:
+ * The store with its lookup cache counted and its upload sessions in progress tracked:
  * a session is in progress from its start or its first bytes here until it is finished,
  * cancelled, or idle longer than the upload TTL (when expiry would drop it).
  */
 export function instrumentStore(store: Store, metrics: Metrics): Store {
-  const { cache } = store.state;
-  if (cache) {
-    cache.tags = countedLookups(cache.tags, (hit) => metrics.cacheLookup("tags", hit));
-    cache.manifests = countedLookups(
-      cache.manifests,
-      (hit) => metrics.cacheLookup("manifests", hit),
-    );
-  }
+  metrics.cache(store.state.cache.kind, store.state.cache.stats);
   /** uuid → last activity (ms), least recent first. */
   const active = new Map<string, number>();
   const seen = (uuid: string) => {
@@ -160,23 +152,6 @@ export function instrumentStore(store: Store, metrics: Metrics): Store {
         await uploads.cancel(session);
         active.delete(session.uuid);
       },
-    },
-  };
-}
-
-/** An LRU whose `get` reports each hit or miss (only lookups call `get`; writers `set`). */
-function countedLookups<V>(lru: Lru<V>, count: (hit: boolean) => void): Lru<V> {
-  return {
-    get(key) {
-      const value = lru.get(key);
-      count(value !== undefined);
-      return value;
-    },
-    set: (key, value, bytes) => lru.set(key, value, bytes),
-    delete: (key) => lru.delete(key),
-    clear: () => lru.clear(),
-    get size() {
-      return lru.size;
     },
   };
 }

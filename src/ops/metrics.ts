@@ -2,6 +2,7 @@
 // Implements the Prometheus text exposition format through prom-client (with its process metrics).
 
 import client from "prom-client";
+import type { CacheStats } from "../store/cache.ts";
 import { createHistogram, type Series } from "./histogram.ts";
 
 /*
@@ -79,7 +80,8 @@ export interface Metrics {
   ): void;
   inFlight(delta: 1 | -1): void;
   storage(driver: string, op: string, seconds: number, failed: boolean): void;
-  cacheLookup(cache: "tags" | "manifests", hit: boolean): void;
+  /** The store's lookup cache, its counters read at each scrape. */
+  cache(kind: string, stats: CacheStats): void;
   /** Reads the count at each scrape (a map's size, no I/O). */
   uploadsInProgress(count: () => number): void;
   authFailure(reason: AuthFailure): void;
@@ -141,7 +143,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const requestSeries = new Map<string, RequestSeries>();
   const byteSeries = new Map<string, ByteSeries>();
   const storageSeries = new Map<string, StorageSeries>();
-  const lookups = { tags: { hit: 0, miss: 0 }, manifests: { hit: 0, miss: 0 } };
+  let cache: { kind: string; stats: CacheStats } | undefined;
   let inFlightCount = 0;
   new client.Counter({
     name: "registry_http_requests_total",
@@ -212,16 +214,29 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     buckets: STORAGE_BUCKETS,
   });
   new client.Counter({
-    name: "registry_manifest_cache_lookups_total",
-    help: "In-memory manifest cache lookups (tags: tag to digest; manifests: bytes), hit or miss.",
-    labelNames: ["cache", "result"],
+    name: "registry_cache_lookups_total",
+    help:
+      "Store lookup cache (tag, manifest, blob size, link): hits and misses, by what is looked up.",
+    labelNames: ["kind", "result"],
     registers,
     collect() {
       this.reset();
-      for (const [cache, counts] of Object.entries(lookups)) {
-        this.inc({ cache, result: "hit" }, counts.hit);
-        this.inc({ cache, result: "miss" }, counts.miss);
+      if (!cache) return;
+      for (const [kind, count] of Object.entries(cache.stats.hits)) {
+        this.inc({ kind, result: "hit" }, count);
       }
+      for (const [kind, count] of Object.entries(cache.stats.misses)) {
+        this.inc({ kind, result: "miss" }, count);
+      }
+    },
+  });
+  new client.Counter({
+    name: "registry_cache_failures_total",
+    help: "Lookups and updates of a shared cache (Redis) that failed and were served from storage.",
+    registers,
+    collect() {
+      this.reset();
+      if (cache) this.inc(cache.stats.failures);
     },
   });
   let uploadsCount = () => 0;
@@ -378,9 +393,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (failed) series.failures++;
       storageLatency.observe(series.latency, seconds);
     },
-    cacheLookup(name, hit) {
-      if (hit) lookups[name].hit++;
-      else lookups[name].miss++;
+    cache(kind, stats) {
+      cache = { kind, stats };
     },
     uploadsInProgress(count) {
       uploadsCount = count;

@@ -37,10 +37,16 @@ export type Found<K extends CacheKind> = CachedValues[K] | null;
 
 /** Counters, for logs and metrics: cheap to read at any time. */
 export interface CacheStats {
-  hits: number;
-  misses: number;
+  hits: Record<CacheKind, number>;
+  misses: Record<CacheKind, number>;
   /** Lookups and updates that failed (shared cache unreachable): served from storage. */
   failures: number;
+}
+
+/** Counters at zero. */
+export function newCacheStats(): CacheStats {
+  const zero = () => ({ tag: 0, manifest: 0, blob: 0, link: 0 });
+  return { hits: zero(), misses: zero(), failures: 0 };
 }
 
 export interface StoreCache {
@@ -70,11 +76,11 @@ export interface StoreCache {
 
 /** No cache: every lookup reads storage (several processes write it, and nothing coordinates). */
 export function createNoCache(): StoreCache {
-  const stats = { hits: 0, misses: 0, failures: 0 };
+  const stats = newCacheStats();
   return {
     kind: "none",
-    read: (_kind, _key, load) => {
-      stats.misses++;
+    read: (kind, _key, load) => {
+      stats.misses[kind]++;
       return load();
     },
     write: (_kind, _key, work) => work(),
@@ -90,7 +96,7 @@ export function createNoCache(): StoreCache {
 export function createMemoryCache(
   limits = { tags: 100_000, manifests: 10_000, manifestBytes: 64 * 1024 * 1024 },
 ): StoreCache {
-  const stats = { hits: 0, misses: 0, failures: 0 };
+  const stats = newCacheStats();
   const lrus: { [K in CacheKind]?: Lru<CachedValues[K]> } = {
     tag: createLru(limits.tags),
     manifest: createLru(limits.manifests, limits.manifestBytes),
@@ -107,10 +113,10 @@ export function createMemoryCache(
       const lru = lrus[kind] as Lru<CachedValues[K]> | undefined;
       const cached = lru?.get(key);
       if (cached !== undefined) {
-        stats.hits++;
+        stats.hits[kind]++;
         return cached;
       }
-      stats.misses++;
+      stats.misses[kind]++;
       if (!lru) return load();
       const before = generation;
       return load().then((found) => {

@@ -1,7 +1,9 @@
 // Several instances on one S3 bucket act as one registry: push on A, pull on B; an upload moved
-// between instances; concurrent tag writes from both converge; GC runs while both serve.
+// between instances; concurrent tag writes from both converge; GC runs while both serve. Each
+// case runs twice: instances on their own, and sharing a Redis (cache, locks, pins).
 
 import { createState } from "../../src/store/state.ts";
+import { connectCoordination, type RedisSettings } from "../../src/redis/shared.ts";
 import { runGc } from "../../src/maintenance/gc.ts";
 import { createS3Driver } from "../../src/storage/s3/driver.ts";
 import {
@@ -24,25 +26,41 @@ import {
   withDigest,
   withServer,
 } from "../helpers.ts";
+import { REDIS_IGNORE, REDIS_SKIP_REASON, startRedis } from "../redis_helpers.ts";
 
 if (S3_IGNORE) console.log(S3_SKIP_REASON);
+if (REDIS_IGNORE) console.log(REDIS_SKIP_REASON);
 
-/** Two servers, each with its own driver, registry, locks and upload hashes, on one prefix. */
+interface Shared {
+  prefix: string;
+  /** The instances' Redis, in the cases that share one. */
+  redis?: RedisSettings;
+}
+
+/**
+ * Two servers, each with its own driver, registry and upload hashes, on one prefix; locks, pins
+ * and caches their own, or shared through one Redis.
+ */
 function twoInstances(
   title: string,
-  fn: (a: TestServer, b: TestServer, prefix: string) => Promise<void>,
+  fn: (a: TestServer, b: TestServer, shared: Shared) => Promise<void>,
 ) {
-  Deno.test({
-    name: `s3 instances: ${title}`,
-    ignore: S3_IGNORE,
-    async fn() {
-      await using fixture = s3Fixture();
-      const driver = () => createS3Driver({ ...S3_SETTINGS!, prefix: fixture.prefix });
-      await using a = await withServer("s3", { driver: driver() });
-      await using b = await withServer("s3", { driver: driver() });
-      await fn(a, b, fixture.prefix);
-    },
-  });
+  for (const withRedis of [false, true]) {
+    Deno.test({
+      name: `s3 instances${withRedis ? " + redis" : ""}: ${title}`,
+      ignore: S3_IGNORE || (withRedis && REDIS_IGNORE),
+      async fn() {
+        await using fixture = s3Fixture();
+        await using server = withRedis ? await startRedis() : undefined;
+        const redis = server &&
+          { url: server.url, lease: 30_000, storage: `s3:${fixture.prefix}` };
+        const driver = () => createS3Driver({ ...S3_SETTINGS!, prefix: fixture.prefix });
+        await using a = await withServer("s3", { driver: driver(), redis });
+        await using b = await withServer("s3", { driver: driver(), redis });
+        await fn(a, b, { prefix: fixture.prefix, redis });
+      },
+    });
+  }
 }
 
 async function pull(client: RegistryClient, name: string, reference: string) {
@@ -159,7 +177,7 @@ twoInstances(
 
 twoInstances(
   "GC on a third process while A and B serve keeps what is live",
-  async (a, b, prefix) => {
+  async (a, b, { prefix, redis }) => {
     // Old state: a tagged image, and a blob no manifest references (junk).
     const kept = await pushImage(a.client, "keep", "v1", { layerCount: 2 });
     const junk = randomBytes(5000, 77);
@@ -167,9 +185,11 @@ twoInstances(
     // S3 times have one-second resolution: let everything so far age past the grace.
     await new Promise((resolve) => setTimeout(resolve, 2500));
 
+    const coordination = redis && await connectCoordination(redis);
     const gc = createState({
       driver: createS3Driver({ ...S3_SETTINGS!, prefix }),
       sharedStorage: true,
+      coordination,
     });
     const [report, fresh] = await Promise.all([
       runGc(gc, { grace: 2000, untagged: true }),
@@ -181,6 +201,7 @@ twoInstances(
         return image;
       })(),
     ]);
+    await coordination?.close();
     assert(report.swept.blobs >= 1, `gc swept the junk blob: ${JSON.stringify(report)}`);
     for (const client of [a.client, b.client]) {
       await pull(client, "keep", "v1");

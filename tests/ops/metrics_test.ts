@@ -49,13 +49,13 @@ Deno.test("metrics: storage calls and failures by driver and op; cache hits and 
   }
   assertEquals((await s.client.head("/v2/app/manifests/v2")).status, 404);
   let text = await (await fetch(`${s.url}/metrics`)).text();
-  assertEquals(sample(text, 'registry_manifest_cache_lookups_total{cache="tags",result="hit"}'), 3);
+  assertEquals(sample(text, 'registry_cache_lookups_total{kind="tag",result="hit"}'), 3);
   assertEquals(
-    sample(text, 'registry_manifest_cache_lookups_total{cache="tags",result="miss"}'),
+    sample(text, 'registry_cache_lookups_total{kind="tag",result="miss"}'),
     1,
   );
   assertEquals(
-    sample(text, 'registry_manifest_cache_lookups_total{cache="manifests",result="hit"}'),
+    sample(text, 'registry_cache_lookups_total{kind="manifest",result="hit"}'),
     3,
   );
   assert(sample(text, 'registry_storage_operations_total{driver="memory",op="put"}')! >= 4, "puts");

@@ -61,6 +61,8 @@ export interface S3Client {
   call(c: Call): Promise<Response>;
   /** A call whose 200 answer may still carry an <Error> body (Copy, CompleteMultipart). */
   callXml(c: Call): Promise<string>;
+  /** A presigned GET URL of a full key (SigV4 in the query), valid `expiresIn` seconds. */
+  presign(key: string, expiresIn: number): Promise<string>;
   /** The `x-amz-copy-source` of a full key. */
   copySource(key: string): string;
   /** Size and modification time of an object; undefined when it does not exist. */
@@ -205,6 +207,13 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     call,
     callXml,
     copySource: (key) => `/${bucket}/${encodeKey(key)}`,
+    async presign(key, expiresIn) {
+      const request = await client.sign(url(key, { "X-Amz-Expires": String(expiresIn) }), {
+        method: "GET",
+        aws: { signQuery: true },
+      });
+      return request.url;
+    },
     listPages,
     listAll,
 

@@ -18,6 +18,8 @@
  *   re-uploaded bytes for segments under the 5 MiB part minimum); the source goes afterwards.
  * - `list` is ListObjectsV2 with delimiter `/`, paginated; names starting with `.` are hidden.
  * - `delete` removes the object and everything under `<key>/` with batched DeleteObjects.
+ * - `signedUrl` presigns a GET (SigV4 in the query string): only plain objects can be served
+ *   that way, and blobs always are plain objects (a put, or a move's copy or compose).
  */
 
 import {
@@ -49,6 +51,8 @@ export interface S3Driver extends StorageDriver {
   readonly checksummed: true;
   /** Lists one key of the bucket: resolves when it is reachable with these credentials. */
   ready(): Promise<void>;
+  /** A presigned GET URL (SigV4 query), for clients sent to the bucket (`--s3-redirect`). */
+  signedUrl(key: string, expiresIn: number): Promise<string>;
 }
 
 const SEGMENTS = ".a";
@@ -169,6 +173,8 @@ export function createS3Driver(options: S3Options): S3Driver {
     },
 
     stat: (key) => statOf(key),
+
+    signedUrl: (key, expiresIn) => s3.presign(full(key), expiresIn),
 
     async get(key) {
       const response = await readPlain(full(key));
