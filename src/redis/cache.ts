@@ -123,7 +123,11 @@ export function createRedisCache(redis: RedisConnection, options: RedisCacheOpti
 
   /** Whether the cache may be used now: a stale instance first begins a new epoch. */
   const usable = (): boolean | Promise<boolean> => {
-    if (!stale) return redis.ready;
+    if (!stale) {
+      if (redis.ready) return true;
+      failed("connect", "not connected");
+      return false;
+    }
     renewing ??= redis.command(["INCR", epochKey]).then(
       () => {
         stale = false;

@@ -48,7 +48,7 @@ export async function connectRedis(url: string): Promise<RedisConnection> {
       reconnectStrategy: (retries: number) => Math.min(20 * 2 ** retries, 1000),
     },
   });
-  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  const typeMapping = { [RESP_TYPES.BLOB_STRING]: Buffer };
   const listeners: (() => void)[] = [];
   let lost = false;
   let lastError = "";
@@ -74,7 +74,7 @@ export async function connectRedis(url: string): Promise<RedisConnection> {
   lost = false;
 
   const command = (args: Arg[], timeout = COMMAND_TIMEOUT) =>
-    binary.sendCommand(args, { timeout }) as Promise<unknown>;
+    client.sendCommand(args, { timeout, typeMapping }) as Promise<unknown>;
 
   return {
     where,

@@ -98,7 +98,7 @@ export function createRedisLocks(redis: RedisConnection, options: RedisLockOptio
         pause = Math.max(pause, 100);
       }
       await sleep(pause * (0.5 + Math.random()));
-      pause = Math.min(pause * 2, 100);
+      pause = Math.min(pause * 2, failure ? 100 : 25);
     }
     log.error("redis lock not taken", {
       "lock.key": key,
