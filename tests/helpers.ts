@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { inspect, isDeepStrictEqual } from "node:util";
 import { type RunningServer, startServer } from "../src/server.ts";
 import type { RedisSettings } from "../src/redis/shared.ts";
+import type { Authorizer } from "../src/auth/types.ts";
 import type { StorageDriver } from "../src/storage/driver.ts";
 import { createFsDriver } from "../src/storage/fs.ts";
 import { createMemoryDriver } from "../src/storage/memory.ts";
@@ -262,6 +263,8 @@ interface ServerOptions {
   redis?: RedisSettings;
   /** --s3-redirect. */
   s3Redirect?: { minSize: number };
+  /** Auth (src/auth); absent: open. */
+  auth?: Authorizer;
 }
 
 export async function withServer(
@@ -285,6 +288,7 @@ export async function withServer(
     ops: options.ops,
     redis: options.redis,
     s3Redirect: options.s3Redirect,
+    auth: options.auth,
     driver,
   });
   return {
