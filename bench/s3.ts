@@ -1,6 +1,7 @@
 // S3 storage: a blob pushed and pulled through Simple Registry (--storage s3) vs. the same bytes
 // PUT/GET straight to the same S3 with the same client (aws4fetch); issue 7's ratio (target >= 0.8).
-// Manifest GET by tag on S3 vs. fs storage, side by side with `hey` (issue 17's figures).
+// Manifest GET by tag on S3 (without and with a shared Redis, one and two instances) vs. fs
+// storage, side by side with `hey` (issue 17's figures).
 //
 //   scripts/ceph/start.sh && set -a && . /tmp/simple-registry-ceph/env && set +a
 //   deno run -A bench/s3.ts [--size MiB (1024)] [--runs N (1)] [--no-cross] [--keep]
@@ -13,8 +14,10 @@
 // with the body (monolithic), GET into a reused buffer (bench/oci.ts). "cross": PATCH on A, PUT
 // on B (B lacks A's running hash, so it re-reads the bytes from S3 to verify the digest).
 // MB = 10^6 bytes; each figure is the median over --runs. Manifest lookups: one image (config, a
-// 4 KiB layer, a manifest tagged `latest`) on each registry; hey GETs the tag for --hey-duration
-// seconds at 1 and 16 connections, fs and S3 runs alternating after a warm-up of each.
+// 4 KiB layer, a manifest tagged `latest`) on each storage; hey GETs the tag for --hey-duration
+// seconds at 1 and 16 connections, the setups' runs alternating after a warm-up of each. Two
+// instances: two hey processes at once, one per instance, each with half the connections; the
+// rates add up (latencies: the slower instance's). Redis: a redis-server of the bench's own.
 
 import { parseArgs } from "node:util";
 import { AwsClient } from "aws4fetch";
@@ -173,7 +176,7 @@ interface Registry {
   stop(): Promise<void>;
 }
 
-async function startRegistry(label: string): Promise<Registry> {
+async function startRegistry(label: string, extra: string[] = []): Promise<Registry> {
   const dir = await Deno.makeTempDir({ prefix: `bench-s3-${label}-` });
   const logPath = `${dir}/server.log`;
   const port = freePort();
@@ -195,6 +198,7 @@ async function startRegistry(label: string): Promise<Registry> {
     s3.region,
     "--s3-prefix",
     prefix,
+    ...extra,
   ];
   const child = spawnLogged(Deno.execPath(), args, logPath, undefined, {
     AWS_ACCESS_KEY_ID: s3.accessKey,
@@ -247,8 +251,13 @@ const bucket = {
 };
 const driver = createS3Driver({ ...bucket, prefix });
 let rss = 0;
-const lookups: { conc: number; fs: HeyResult[]; s3: HeyResult[] }[] = [];
+/** The manifest section's setups: instances (ports) hey drives at once. */
+const SETUPS = ["fs", "s3", "s3 x2", "s3+redis", "s3+redis x2"] as const;
+type Setup = typeof SETUPS[number];
+const lookups: { conc: number; results: Map<Setup, HeyResult[]> }[] = [];
 let fsRegistry: Server | undefined;
+const extras: Registry[] = [];
+let redisServer: Deno.ChildProcess | undefined;
 try {
   for (let run = 0; only.has("blob") && run < RUNS; run++) {
     const data = blob(pattern, `s3-bench-${Date.now()}`, run, SIZE);
@@ -320,31 +329,70 @@ try {
       Deno.env.get("TMPDIR") ?? "/tmp",
       opt.keep,
     );
-    const targets = { fs: fsRegistry.port, s3: a.port };
-    for (const port of Object.values(targets)) {
+    const redisPort = freePort();
+    redisServer = new Deno.Command("redis-server", {
+      args: ["--port", String(redisPort), "--bind", HOST, "--save", "", "--appendonly", "no"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const redis = ["--redis", `redis://${HOST}:${redisPort}`];
+    const second = b ?? await startRegistry("b");
+    if (!b) extras.push(second);
+    const r1 = await startRegistry("r1", redis);
+    const r2 = await startRegistry("r2", redis);
+    extras.push(r1, r2);
+    const ports: Record<Setup, number[]> = {
+      "fs": [fsRegistry.port],
+      "s3": [a.port],
+      "s3 x2": [a.port, second.port],
+      "s3+redis": [r1.port],
+      "s3+redis x2": [r1.port, r2.port],
+    };
+    // One image on fs, one on the S3 prefix every S3 instance serves.
+    for (const port of [fsRegistry.port, a.port]) {
       const c = new HttpConn(HOST, port);
       await pushSmallImage(c, "bench/manifest", "latest", pattern);
       c.close();
     }
     for (const conc of [1, 16]) {
-      const row = { conc, fs: [] as HeyResult[], s3: [] as HeyResult[] };
-      for (const port of Object.values(targets)) await runHey(tagUrl(port), "GET", conc, 1);
+      const results = new Map<Setup, HeyResult[]>();
+      const setups = SETUPS.filter((setup) => conc >= ports[setup].length);
+      const drive = async (setup: Setup, seconds: number) => {
+        const targets = ports[setup];
+        const each = await Promise.all(
+          targets.map((port) => runHey(tagUrl(port), "GET", conc / targets.length, seconds)),
+        );
+        return {
+          rps: each.reduce((sum, r) => sum + r.rps, 0),
+          p50: Math.max(...each.map((r) => r.p50)),
+          p99: Math.max(...each.map((r) => r.p99)),
+          ok: each.reduce((sum, r) => sum + r.ok, 0),
+          other: each.reduce((sum, r) => sum + r.other, 0),
+          errors: each.reduce((sum, r) => sum + r.errors, 0),
+        };
+      };
+      for (const setup of setups) await drive(setup, 1);
       for (let run = 0; run < RUNS; run++) {
-        for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) {
-          const r = await runHey(tagUrl(port), "GET", conc, HEY_SECONDS);
+        for (const setup of setups) {
+          const r = await drive(setup, HEY_SECONDS);
           if (r.other + r.errors > 0) {
-            throw new Error(`hey on ${name}: ${r.other + r.errors} failed`);
+            throw new Error(`hey on ${setup}: ${r.other + r.errors} failed`);
           }
-          row[name].push(r);
+          results.set(setup, [...results.get(setup) ?? [], r]);
         }
       }
-      lookups.push(row);
+      lookups.push({ conc, results });
     }
   }
 } finally {
   await a.stop();
   await b?.stop();
   await fsRegistry?.stop();
+  for (const extra of extras) await extra.stop();
+  if (redisServer) {
+    redisServer.kill("SIGTERM");
+    await redisServer.status;
+  }
   // Everything the bench wrote lives under its prefix.
   await createS3Driver(bucket).delete(prefix).catch((e) => console.error(`cleanup: ${e}`));
 }
@@ -388,12 +436,13 @@ if (lookups.length > 0) {
     `${median(rs.map((r) => r.rps)).toFixed(0).padStart(6)} req/s, p50 ${ms(rs, "p50")}, p99 ${
       ms(rs, "p99")
     }`;
-  for (const { conc, fs: onFs, s3: onS3 } of lookups) {
-    const ratio = median(onS3.map((r) => r.rps)) / median(onFs.map((r) => r.rps));
-    console.log(
-      `  c=${String(conc).padEnd(3)} fs ${cell(onFs)}   S3 ${cell(onS3)}   S3/fs ${
-        ratio.toFixed(3)
-      }`,
-    );
+  for (const { conc, results } of lookups) {
+    const fsRate = median(results.get("fs")!.map((r) => r.rps));
+    for (const [setup, rs] of results) {
+      const ratio = median(rs.map((r) => r.rps)) / fsRate;
+      console.log(
+        `  c=${String(conc).padEnd(3)} ${setup.padEnd(12)} ${cell(rs)}   /fs ${ratio.toFixed(3)}`,
+      );
+    }
   }
 }

@@ -7,7 +7,7 @@ import { layersPath, revisionsPath, tagPath } from "../storage/paths.ts";
 import { blobSize } from "./blobs.ts";
 import { listDigestTree } from "./inventory.ts";
 import { orMissing, type StoreState } from "./state.ts";
-import { resolveTag } from "./tags.ts";
+import { lookupTag } from "./tags.ts";
 
 /** A tag as a listing shows it: the digest it names and when it was last written. */
 export interface TagRecord {
@@ -36,7 +36,7 @@ export async function describeTags(
   const records = await mapPool(tags, IO_POOL, async (tag) => {
     const [info, digest] = await Promise.all([
       orMissing(state.driver.stat(tagPath(name, tag))),
-      resolveTag(state, name, tag),
+      lookupTag(state, name, tag),
     ]);
     return info && digest ? { tag, digest, pushed: info.modified } : undefined;
   });

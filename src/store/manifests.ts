@@ -19,7 +19,7 @@ import { pin, unpin } from "./pins.ts";
 import { mapPool } from "../pool.ts";
 import { type CachedManifest, orMissing, readJson, type StoreState, writeJson } from "./state.ts";
 import { recordPull } from "./pulls.ts";
-import { deleteTag, readTag, resolveTag, writeTag } from "./tags.ts";
+import { deleteTag, lookupTag, readTag, writeTag } from "./tags.ts";
 
 /** A manifest reference: a tag or a digest (src/grammar.ts parseReference). */
 export type Reference = { tag: string } | { digest: Digest };
@@ -38,24 +38,23 @@ export async function getManifest(
   name: string,
   reference: Reference,
 ): Promise<StoredManifest | undefined> {
-  const digest = "digest" in reference
-    ? reference.digest
-    : await resolveTag(state, name, reference.tag);
-  const manifest = digest && await loadManifest(state, name, digest);
+  // A hit in this process's cache is an answer, not a promise: awaited only when it is one.
+  let digest: Digest | null;
+  if ("digest" in reference) digest = reference.digest;
+  else {
+    const found = lookupTag(state, name, reference.tag);
+    digest = found instanceof Promise ? await found : found;
+  }
+  if (!digest) return undefined;
+  const found = state.cache.read(
+    "manifest",
+    `${name}@${digest.value}`,
+    () => readManifest(state, name, digest),
+  );
+  const manifest = found instanceof Promise ? await found : found;
   if (!manifest) return undefined;
   recordPull(state, name, digest, "tag" in reference ? reference.tag : undefined);
   return { ...manifest, digest };
-}
-
-/** A repository's manifest with its media type, from the cache or from storage. */
-async function loadManifest(
-  state: StoreState,
-  name: string,
-  digest: Digest,
-): Promise<CachedManifest | undefined> {
-  const key = `${name}@${digest.value}`;
-  return await state.cache.read("manifest", key, () => readManifest(state, name, digest)) ??
-    undefined;
 }
 
 async function readManifest(

@@ -9,13 +9,8 @@ import { type Page, type PageOf, pageOf } from "./page.ts";
 import { orMissing, type StoreState } from "./state.ts";
 
 /** The digest a tag names, from the cache (src/store/cache.ts) or storage; a pull's lookup. */
-export async function resolveTag(
-  state: StoreState,
-  name: string,
-  tag: string,
-): Promise<Digest | undefined> {
-  return await state.cache.read("tag", `${name}:${tag}`, () => readTag(state, name, tag)) ??
-    undefined;
+export function lookupTag(state: StoreState, name: string, tag: string) {
+  return state.cache.read("tag", `${name}:${tag}`, () => readTag(state, name, tag));
 }
 
 /** The digest a tag names, as storage holds it now (under the tags lock: what a delete decides on). */
