@@ -8,9 +8,21 @@ import type { Held } from "./locks.ts";
 import { type Page, type PageOf, pageOf } from "./page.ts";
 import { orMissing, type StoreState } from "./state.ts";
 
-/** The digest a tag names, from the cache (src/store/cache.ts) or storage; a pull's lookup. */
+/**
+ * The digest a tag names, from the cache (src/store/cache.ts) or storage; a pull's lookup. A hit
+ * in this process's memory is the answer itself, not a promise.
+ */
 export function lookupTag(state: StoreState, name: string, tag: string) {
   return state.cache.read("tag", `${name}:${tag}`, () => readTag(state, name, tag));
+}
+
+/** As `lookupTag`, always a promise, undefined when there is no such tag. */
+export async function resolveTag(
+  state: StoreState,
+  name: string,
+  tag: string,
+): Promise<Digest | undefined> {
+  return await lookupTag(state, name, tag) ?? undefined;
 }
 
 /** The digest a tag names, as storage holds it now (under the tags lock: what a delete decides on). */

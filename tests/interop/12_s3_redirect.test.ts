@@ -1,4 +1,4 @@
-// Case 11: skopeo and podman pull through --s3-redirect: every blob GET answers 307 to a presigned
+// Case 12: skopeo and podman pull through --s3-redirect: every blob GET answers 307 to a presigned
 // URL of the bucket (Ceph RGW here), the clients follow it and verify what they get.
 
 import {
@@ -15,8 +15,8 @@ import { buildImages } from "./fixtures.ts";
 const CLIENTS = ["umoci", "skopeo", "podman"] as const;
 
 Deno.test({
-  name: `interop 11 [${TARGET}/s3]: skopeo copy and podman pull through --s3-redirect`,
-  ignore: skipUnless("interop 11", CLIENTS) || TARGET !== "simple" || !STORAGES.includes("s3"),
+  name: `interop 12 [${TARGET}/s3]: skopeo copy and podman pull through --s3-redirect`,
+  ignore: skipUnless("interop 12", CLIENTS) || TARGET !== "simple" || !STORAGES.includes("s3"),
   fn: async (t) => {
     await using s = await Session.open(t, CLIENTS);
     const reg = await s.step(
@@ -25,16 +25,16 @@ Deno.test({
     );
     const images = await s.step("build images", () => buildImages(s));
     const { img } = images;
-    await s.step("skopeo copy img -> c11/app:v1", async () => {
-      await s.skopeoCopy(`oci:${images.layout}:img`, dockerRef(reg, "c11/app:v1"));
+    await s.step("skopeo copy img -> c12/app:v1", async () => {
+      await s.skopeoCopy(`oci:${images.layout}:img`, dockerRef(reg, "c12/app:v1"));
     });
     const redirects = (mark: number) =>
       reg.requestsSince(mark).filter((r) => r.path.includes("/blobs/sha256:") && r.status === 307);
 
     let mark = reg.mark();
-    await s.step("skopeo copy c11/app:v1 -> an OCI layout, every blob through a 307", async () => {
+    await s.step("skopeo copy c12/app:v1 -> an OCI layout, every blob through a 307", async () => {
       const out = `${s.dir}/pulled`;
-      await s.skopeoCopy(dockerRef(reg, "c11/app:v1"), `oci:${out}:v1`);
+      await s.skopeoCopy(dockerRef(reg, "c12/app:v1"), `oci:${out}:v1`);
       const index = JSON.parse(await Deno.readTextFile(`${out}/index.json`));
       assertEquals(index.manifests[0].digest, img.manifest.digest, "the manifest pulled");
       const sent = redirects(mark);
@@ -46,8 +46,8 @@ Deno.test({
     });
 
     mark = reg.mark();
-    await s.step("podman pull c11/app:v1 through the 307s", async () => {
-      const ref = `${reg.host}/c11/app:v1`;
+    await s.step("podman pull c12/app:v1 through the 307s", async () => {
+      const ref = `${reg.host}/c12/app:v1`;
       await s.podman(["pull", "--tls-verify=false", "--signature-policy", s.policyPath, ref]);
       const [image] = JSON.parse((await s.podman(["image", "inspect", ref])).stdout);
       assertEquals(`sha256:${image.Id}`, img.config, "image Id is the config digest");
