@@ -4,6 +4,7 @@
 import type { Tap } from "../exchange.ts";
 import { bodyBytesRead } from "../http.ts";
 import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
+import { wrapDriver } from "../storage/wrap.ts";
 import type { Store } from "../store/store.ts";
 import { sentBytes } from "./access_log.ts";
 import type { AuthFailure, Metrics } from "./metrics.ts";
@@ -52,8 +53,7 @@ export function instrumentDriver(
   metrics: Metrics,
   onFailure: () => void = () => {},
 ): StorageDriver {
-  const kind = driver.kind;
-  const timed = async <T>(op: string, work: () => Promise<T>, own?: Set<unknown>): Promise<T> => {
+  return wrapDriver(driver, async (op, _key, work, own) => {
     const started = performance.now();
     let failed = false;
     try {
@@ -63,46 +63,9 @@ export function instrumentDriver(
       if (failed) onFailure();
       throw error;
     } finally {
-      metrics.storage(kind, op, (performance.now() - started) / 1000, failed);
+      metrics.storage(driver.kind, op, (performance.now() - started) / 1000, failed);
     }
-  };
-  return {
-    kind,
-    checksummed: driver.checksummed,
-    stat: (key) => timed("stat", () => driver.stat(key)),
-    get: (key) => timed("get", () => driver.get(key)),
-    put(key, data, options) {
-      if (data instanceof Uint8Array) return timed("put", () => driver.put(key, data, options));
-      const own = new Set<unknown>();
-      return timed("put", () => driver.put(key, watched(data, own), options), own);
-    },
-    // The stream itself is returned as it is: a file's stream is sent without passing through JS.
-    read: (key, range) => timed("read", () => driver.read(key, range)),
-    append(key, chunks) {
-      const own = new Set<unknown>();
-      return timed("append", () => driver.append(key, watched(chunks, own)), own);
-    },
-    list: (key) => timed("list", () => driver.list(key)),
-    move: (from, to) => timed("move", () => driver.move(from, to)),
-    delete: (key) => timed("delete", () => driver.delete(key)),
-    ready: driver.ready && (() => timed("ready", () => driver.ready!())),
-  };
-}
-
-/**
- * The source with its own errors remembered: a client that went away or a digest that did not
- * match fails the write, but it is not the storage's failure.
- */
-async function* watched(
-  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  own: Set<unknown>,
-): AsyncGenerator<Uint8Array> {
-  try {
-    yield* source;
-  } catch (error) {
-    own.add(error);
-    throw error;
-  }
+  });
 }
 
 /** Upload sessions remembered at most; past it the least recently active is forgotten. */
