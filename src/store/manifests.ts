@@ -79,13 +79,48 @@ async function readManifest(
  * Stores a manifest's exact bytes under a tag or its digest, once everything it references is in
  * the repository. Resolves to its digest and subject (for `OCI-Subject`).
  */
-export async function putManifest(
+export function putManifest(
   state: StoreState,
   name: string,
   reference: Reference,
   body: Uint8Array<ArrayBuffer>,
   contentType: string | null,
 ): Promise<{ digest: Digest; subject?: Digest }> {
+  return writeManifest(state, name, reference, body, contentType, true);
+}
+
+/**
+ * Stores a manifest fetched from elsewhere (a pull-through cache): its exact bytes under its
+ * digest (checked against a digest reference) and the tag, like a PUT, except that what it
+ * references need not be here: a cache fetches children and layers when a client asks for them.
+ * Resolves to the manifest as a GET answers it.
+ */
+export async function adoptManifest(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+  body: Uint8Array<ArrayBuffer>,
+  contentType: string | null,
+): Promise<StoredManifest> {
+  const { digest, mediaType } = await writeManifest(
+    state,
+    name,
+    reference,
+    body,
+    contentType,
+    false,
+  );
+  return { digest, mediaType, bytes: body };
+}
+
+async function writeManifest(
+  state: StoreState,
+  name: string,
+  reference: Reference,
+  body: Uint8Array<ArrayBuffer>,
+  contentType: string | null,
+  requireReferences: boolean,
+): Promise<{ digest: Digest; subject?: Digest; mediaType: string }> {
   const algorithm = "digest" in reference ? reference.digest.algorithm : "sha256";
   const digest = parseDigest(digestOf(body, algorithm))!;
   if ("digest" in reference && reference.digest.value !== digest.value) {
@@ -95,13 +130,13 @@ export async function putManifest(
   }
   const manifest = parseManifest(body, contentType);
   // Everything checked stays pinned against GC until the revision and tag are written.
-  const pinned = await requireReferencesExist(state, name, manifest);
+  const pinned = requireReferences ? await requireReferencesExist(state, name, manifest) : [];
   try {
     await storeManifest(state, name, reference, digest, manifest, body, pinned);
   } finally {
     await unpin(state, pinned);
   }
-  return { digest, subject: manifest.subject };
+  return { digest, subject: manifest.subject, mediaType: manifest.mediaType };
 }
 
 async function storeManifest(

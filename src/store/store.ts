@@ -7,6 +7,7 @@ import type { ByteRange } from "../storage/driver.ts";
 import { type BlobBody, type BlobRedirect, readBlob, servedBlobSize, unlinkBlob } from "./blobs.ts";
 import { listRepositories, type Visible } from "./catalog.ts";
 import {
+  adoptManifest,
   type DeleteCondition,
   deleteManifest,
   getManifest,
@@ -100,6 +101,16 @@ export interface Store {
      * condition (retention), only if nothing changed since it looked: false when it did.
      */
     delete(name: string, reference: Reference, condition?: DeleteCondition): Promise<boolean>;
+    /**
+     * A manifest fetched from elsewhere: its exact bytes (a digest reference is checked) and the
+     * tag, without requiring what it references to be here (a cache fetches that on demand).
+     */
+    adopt(
+      name: string,
+      reference: Reference,
+      body: Uint8Array<ArrayBuffer>,
+      contentType: string | null,
+    ): Promise<StoredManifest>;
   };
   /** One repository's tags; NAME_UNKNOWN for a repository never pushed to. */
   tags(name: string, page: Page): Promise<PageOf<string>>;
@@ -173,6 +184,7 @@ export function createStore(options: StoreOptions): Store {
       get: (name, reference) => getManifest(state, name, reference),
       put: (name, reference, body, type) => putManifest(state, name, reference, body, type),
       delete: (name, reference, condition) => deleteManifest(state, name, reference, condition),
+      adopt: (name, reference, body, type) => adoptManifest(state, name, reference, body, type),
     },
     tags: (name, page) => listTags(state, name, page),
     referrers: (name, subject, query) => listReferrers(state, name, subject, query),
