@@ -24,6 +24,7 @@
  */
 
 import { formatDuration } from "../duration.ts";
+import { type CacheLimits, evictCached, type EvictionReport } from "./cache.ts";
 import type { Digest } from "../grammar.ts";
 import { log } from "../log.ts";
 import { manifestReferences, type Revision } from "../oci/manifest.ts";
@@ -61,6 +62,8 @@ export interface GcOptions {
     repositories: RepositoryListing[],
     context: RetentionContext,
   ) => Promise<RetentionReport | undefined>;
+  /** A mirror's cache limits: cached manifests to drop first (src/maintenance/cache.ts). */
+  cache?: CacheLimits;
 }
 
 export interface GcReport {
@@ -74,6 +77,8 @@ export interface GcReport {
   skipped?: string;
   /** What retention deleted (or would), and why. */
   retention?: RetentionReport;
+  /** Cached manifests dropped for the cache's limits (with `cache` only). */
+  evicted?: EvictionReport;
   durationMs: number;
 }
 
@@ -124,6 +129,15 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
         dryRun,
         now: started,
         signal: options.signal,
+        references: readReferences,
+      });
+    }
+    if (options.cache) {
+      report.evicted = await evictCached(state, repositories, {
+        limits: options.cache,
+        cutoff,
+        started,
+        dryRun,
         references: readReferences,
       });
     }
@@ -255,6 +269,12 @@ export function logGcReport(report: GcReport): void {
         .length,
       "gc.retention.skipped": report.retention.skipped,
     }),
+    ...(report.evicted && {
+      "gc.evicted.manifests": report.evicted.manifests,
+      "gc.evicted.tags": report.evicted.tags,
+      "gc.evicted.bytes": report.evicted.bytes,
+      "gc.cache.bytes": report.evicted.cachedBytes,
+    }),
     "duration_ms": report.durationMs,
   });
 }
@@ -268,6 +288,12 @@ export function describeGcReport(report: GcReport): string {
     `${verb} ${report.swept.manifests} manifests, ${report.swept.blobs} blobs ` +
     `(${report.swept.bytes} bytes), ${report.swept.links} layer links`,
     `${verb} ${report.uploads.expired} upload sessions (${report.uploads.bytes} bytes)`,
+    ...report.evicted
+      ? [
+        `${report.dryRun ? "would drop" : "dropped"} ${report.evicted.manifests} cached ` +
+        `manifests and ${report.evicted.tags} tags (cache held ${report.evicted.cachedBytes} bytes)`,
+      ]
+      : [],
     `spared ${report.spared} young or in-use candidates`,
     ...report.skipped ? [`sweep skipped: ${report.skipped}`] : [],
     `took ${formatDuration(report.durationMs)}${
@@ -288,6 +314,7 @@ export interface GcLoopSettings {
   paused?: () => boolean;
   /** Hears each pass's report, or "failed" (quotas recount after it; metrics). */
   finished?: (outcome: GcReport | "failed") => void;
+  cache?: CacheLimits;
 }
 
 export interface GcLoop {
