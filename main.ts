@@ -9,6 +9,7 @@ import { createAuth } from "./src/auth/auth.ts";
 import { runMaintenance } from "./src/maintenance/commands.ts";
 import { loadCommand } from "./src/settings/load.ts";
 import { opsSettings } from "./src/ops/ops.ts";
+import { loadUpstreams } from "./src/proxy/config.ts";
 
 const readText = (path: string) => Deno.readTextFile(path);
 const command = await loadCommand(Deno.args, Deno.env.toObject(), readText);
@@ -48,9 +49,21 @@ const fail = async (error: unknown): Promise<never> => {
   await flushLogs();
   Deno.exit(1);
 };
+// Upstreams of a mirror (a bad --proxy-config is one line naming the field).
+const upstreams = await loadUpstreams(config, { readTextFile: readText, env: Deno.env.toObject() })
+  .catch(fail);
+const mirror = upstreams.length === 0
+  ? undefined
+  : { upstreams, maxAge: config.proxyMaxAge, maxBytes: config.proxyMaxBytes };
 if (command.kind === "gc" || command.kind === "fsck") {
   // One pass, a printed summary; storage errors are one line and exit 1.
-  const code = await runMaintenance(command, createDriver(config), storageIdentity(config))
+  const code = await runMaintenance(
+    command,
+    createDriver(config),
+    storageIdentity(config),
+    console.log,
+    mirror,
+  )
     .catch(fail);
   await flushLogs();
   Deno.exit(code);
@@ -75,6 +88,7 @@ const server = await startServer({
   tls,
   ops,
   settings: { initial: config, load },
+  mirror,
 }).catch(fail);
 if (config.auth === "none" && !isLoopbackHost(config.host)) {
   log.warn(

@@ -13,6 +13,7 @@ import type { Authorizer } from "./auth/types.ts";
 import { authorizeUi } from "./ui/session.ts";
 import { setUiHeaders, type Ui } from "./ui/state.ts";
 import { accessLog } from "./ops/access_log.ts";
+import type { ResolveName } from "./proxy/routing.ts";
 
 /** `info` is Deno.serve's handler info: its `remoteAddr` feeds the brute-force limits. */
 export type App = (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;
@@ -30,6 +31,8 @@ export interface AppOptions {
   taps?: Tap[];
   /** Health and metrics for their routes (src/ops/endpoints.ts). */
   ops?: Ops;
+  /** Maps a request's repository name to the store's before auth (a mirror: src/proxy/routing.ts). */
+  resolveName?: ResolveName;
 }
 
 const DEFAULT_BODY_BUDGET = 64 * 1024 * 1024;
@@ -60,7 +63,7 @@ export function createApp(store: Store, options: AppOptions = {}): App {
       exchange.url = requestUrl(request);
       exchange.path = exchange.url.pathname;
       match = matchRoute(exchange.url.pathname, options.ui !== undefined);
-      response = await dispatch(exchange, exchange.url, match, app, client);
+      response = await dispatch(exchange, exchange.url, match, app, client, options.resolveName);
     } catch (error) {
       response = renderError(error, exchange);
     }
@@ -84,6 +87,7 @@ async function dispatch(
   match: Match | undefined,
   app: Pick<Context, "store" | "auth" | "budget" | "ui" | "ops">,
   client: Client,
+  resolveName: ResolveName | undefined,
 ): Promise<Response> {
   const { request } = exchange;
   if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
@@ -97,11 +101,18 @@ async function dispatch(
       headers: { allow: allowedMethods(match.route).join(", ") },
     });
   }
+  const params = match.params;
+  // The registry API's repository names, mapped once for the handlers, the store and auth alike.
+  if (resolveName && params.name !== undefined && !match.route.ui) {
+    const ns = url.searchParams.get("ns");
+    const host = request.headers.get("host");
+    params.name = await resolveName({ name: params.name, ns, action: endpoint.action, host });
+  }
   const ctx: Context = {
     ...app,
     request,
     url,
-    params: match.params,
+    params,
     head,
     remoteAddress: client.address,
     forwarded: client.forwarded,

@@ -6,6 +6,7 @@ import { parseDuration } from "./duration.ts";
 import { parseCidrs } from "./forwarded.ts";
 import type { S3Options } from "./storage/s3/driver.ts";
 import { SECTIONS, type Sections } from "./settings/sections.ts";
+import { parseProxyFlag } from "./proxy/config.ts";
 
 export const VERSION = "0.1.0";
 
@@ -62,6 +63,13 @@ export interface Config {
   notifyConfig?: string;
   auditLog?: string;
   traceparent: boolean;
+  /** Pull-through cache (src/proxy): the upstreams file and `NAME=URL` entries, as given. */
+  proxyConfig?: string;
+  proxy: string[];
+  /** Cached manifests not pulled for this long (ms) are dropped by the GC. */
+  proxyMaxAge?: number;
+  /** Bytes the cache may hold; the GC drops the least recently pulled beyond. */
+  proxyMaxBytes?: number;
 }
 
 /**
@@ -179,6 +187,15 @@ export const FLAGS: readonly Flag[] = [
   { name: "gc-untagged", help: "GC also manifests no tag, index or subject reaches" },
   { name: "gc-grace", value: "D", help: "GC spares anything younger (default 1h)" },
   { name: "upload-ttl", value: "D", help: "uploads idle longer are dropped (default 24h)" },
+  { name: "proxy-config", value: "FILE", help: "mirror the upstream registries in this JSON file" },
+  {
+    name: "proxy",
+    value: "NAME=URL",
+    help: "mirror URL under the prefix NAME (repeatable)",
+    multiple: true,
+  },
+  { name: "proxy-max-age", value: "D", help: "GC drops cached images not pulled for D" },
+  { name: "proxy-max-bytes", value: "N", help: "GC keeps the cache under N bytes (e.g. 500G)" },
   {
     name: "header-timeout",
     value: "D",
@@ -442,6 +459,11 @@ function parseWith(
   const configFile = setting("config");
   const ops = parseOps(setting, settings);
   if (typeof ops === "string") return { kind: "error", message: ops };
+  const proxy = parseProxySettings(
+    setting,
+    command === "gc" ? undefined : durations["gc-interval"],
+  );
+  if (typeof proxy === "string") return { kind: "error", message: proxy };
   const config: Config = {
     port: Number(port),
     host,
@@ -467,11 +489,59 @@ function parseWith(
     ...(typeof configFile === "string" && { configFile }),
     sections,
     ...ops,
+    ...proxy,
   };
   if (command === "config") return { kind: "check", config };
   if (command === "gc") return { kind: "gc", config, dryRun: values["dry-run"] === true };
   if (command === "fsck") return { kind: "fsck", config, repair: values.repair === true };
   return { kind: "serve", config };
+}
+
+/**
+ * The mirror's flags; a string is the one-line error. Cache limits need upstreams, and, when
+ * serving (`gcInterval` given), the online GC that enforces them.
+ */
+function parseProxySettings(
+  setting: (flag: string) => string | boolean | undefined,
+  gcInterval: number | undefined,
+): Pick<Config, "proxyConfig" | "proxy" | "proxyMaxAge" | "proxyMaxBytes"> | string {
+  const text = (flag: string) => {
+    const value = setting(flag);
+    return typeof value === "string" ? value.trim() : undefined;
+  };
+  const proxyConfig = text("proxy-config");
+  if (proxyConfig === "") return "--proxy-config cannot be empty";
+  const proxy = (text("proxy") ?? "").split(/\s+/).filter((entry) => entry !== "");
+  for (const entry of proxy) {
+    try {
+      parseProxyFlag(entry);
+    } catch (error) {
+      return `invalid --proxy ${entry}: ${(error as Error).message}`;
+    }
+  }
+  const age = text("proxy-max-age");
+  const proxyMaxAge = age === undefined ? undefined : parseDuration(age);
+  if (age !== undefined && !proxyMaxAge) {
+    return `invalid --proxy-max-age: ${age} (expected e.g. 7d, 12h)`;
+  }
+  const bytes = text("proxy-max-bytes");
+  const proxyMaxBytes = bytes === undefined ? undefined : parseSize(bytes);
+  if (bytes !== undefined && !proxyMaxBytes) {
+    return `invalid --proxy-max-bytes: ${bytes} (expected bytes, or e.g. 500M, 20G, 1T)`;
+  }
+  const limited = proxyMaxAge !== undefined || proxyMaxBytes !== undefined;
+  if (limited && proxyConfig === undefined && proxy.length === 0) {
+    return "--proxy-max-age and --proxy-max-bytes need --proxy or --proxy-config";
+  }
+  if (limited && gcInterval === 0) {
+    return "--proxy-max-age and --proxy-max-bytes are enforced by the online GC: add --gc-interval";
+  }
+  return {
+    proxy,
+    ...(proxyConfig !== undefined && { proxyConfig }),
+    ...(proxyMaxAge !== undefined && { proxyMaxAge }),
+    ...(proxyMaxBytes !== undefined && { proxyMaxBytes }),
+  };
 }
 
 type OpsFields = "metrics" | "metricsAddr" | "notify" | "notifyConfig" | "auditLog" | "traceparent";

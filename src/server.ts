@@ -23,6 +23,8 @@ import { createFsDriver } from "./storage/fs.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
 import { createS3Driver } from "./storage/s3/driver.ts";
 import { createUi } from "./ui/state.ts";
+import { createMirror, type MirrorSettings } from "./proxy/mirror.ts";
+import type { ProxyDeps } from "./proxy/store.ts";
 import { type OpsSettings, startOps } from "./ops/ops.ts";
 import { connectCoordination, type RedisSettings } from "./redis/shared.ts";
 
@@ -123,6 +125,8 @@ export async function startServer(
       s3Redirect?: { minSize: number };
       /** Metrics, health, events, audit log, tracing (src/ops/ops.ts); default metrics only. */
       ops?: OpsSettings;
+      /** A pull-through cache of these upstreams (src/proxy); absent: no mirror. */
+      mirror?: MirrorSettings & ProxyDeps;
     }
     & Partial<ConnectionLimits>,
 ): Promise<RunningServer> {
@@ -152,7 +156,10 @@ export async function startServer(
   const local = ops.store;
   const policies = livePolicies(policiesFrom(config));
   const quotas = createQuotas(local.state, () => policies.current().quotas);
-  const store = withPolicies(local, { policies, quotas });
+  const governed = withPolicies(local, { policies, quotas });
+  // A mirror wraps it: proxied names are the upstreams', every other name goes on as before.
+  const mirror = config.mirror && createMirror(governed, config.mirror, config.mirror);
+  const store = mirror?.store ?? governed;
   const readOnly = () => policies.current().readOnly;
   // Pull records begin now (`_pulls/_since`) if they never did: "not pulled for" counts from it.
   if (!readOnly()) await flushPulls(local.state);
@@ -165,6 +172,7 @@ export async function startServer(
     ui,
     taps: ops.taps,
     ops: ops.routes,
+    resolveName: mirror?.resolveName,
   });
   const limits: ConnectionLimits = {
     headerTimeout: config.headerTimeout ?? DEFAULT_LIMITS.headerTimeout,
@@ -193,12 +201,14 @@ export async function startServer(
       retention(repositories, context) {
         const now = policies.current();
         if (now.retention.length === 0) return Promise.resolve(undefined);
-        return applyRetention(store, now, repositories, context);
+        // The registry's own deletes: a mirror's cached tags too (the mirror refuses clients').
+        return applyRetention(governed, now, repositories, context);
       },
       finished(outcome) {
         quotas.stale();
         ops.gcFinished(outcome);
       },
+      cache: mirror?.cache,
     })
     : undefined;
   await ops.start(address.port);

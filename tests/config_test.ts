@@ -211,3 +211,62 @@ Deno.test("config: operations flags (metrics, webhooks, audit log, tracing)", ()
   assertMatch(errorOf(["--metrics-addr", "h:1", "--no-metrics"]), /exclude each other/);
   assertMatch(errorOf(["--audit-log="]), /--audit-log cannot be empty/);
 });
+
+Deno.test("config: the mirror's flags", () => {
+  const serve = (args: string[], env: Record<string, string> = {}) => {
+    const result = parseCommand(args, env);
+    if (result.kind !== "serve") throw new Error(JSON.stringify(result));
+    return result.config;
+  };
+  const config = serve([
+    "--proxy",
+    "hub=https://registry-1.docker.io",
+    "--proxy",
+    "ghcr=https://ghcr.io",
+    "--proxy-config",
+    "/etc/mirror.json",
+    "--proxy-max-age",
+    "7d",
+    "--proxy-max-bytes",
+    "20G",
+    "--gc-interval",
+    "1h",
+  ]);
+  assertEquals(config.proxy, ["hub=https://registry-1.docker.io", "ghcr=https://ghcr.io"]);
+  assertEquals(config.proxyConfig, "/etc/mirror.json");
+  assertEquals(config.proxyMaxAge, 7 * 24 * 3_600_000);
+  assertEquals(config.proxyMaxBytes, 20 * 1024 ** 3);
+  // The environment: several upstreams separated by spaces.
+  assertEquals(serve([], { REGISTRY_PROXY: "a=http://a.test b=http://b.test" }).proxy, [
+    "a=http://a.test",
+    "b=http://b.test",
+  ]);
+  assertEquals(serve([]).proxy, []);
+  assertEquals(
+    serve(["--proxy-max-bytes", "1048576", "--proxy", "a=http://a", "--gc-interval", "1h"])
+      .proxyMaxBytes,
+    1048576,
+  );
+
+  assertMatch(errorOf(["--proxy", "hub"]), /invalid --proxy hub: expected NAME=URL/);
+  assertMatch(errorOf(["--proxy", "hub=ftp://x"]), /invalid --proxy hub=ftp:\/\/x/);
+  assertMatch(errorOf(["--proxy-config", ""]), /--proxy-config cannot be empty/);
+  assertMatch(
+    errorOf(["--proxy", "a=http://a", "--proxy-max-age", "soon", "--gc-interval", "1h"]),
+    /invalid --proxy-max-age: soon/,
+  );
+  assertMatch(
+    errorOf(["--proxy", "a=http://a", "--proxy-max-bytes", "lots", "--gc-interval", "1h"]),
+    /invalid --proxy-max-bytes: lots/,
+  );
+  assertMatch(
+    errorOf(["--proxy-max-age", "1d", "--gc-interval", "1h"]),
+    /need --proxy or --proxy-config/,
+  );
+  assertMatch(errorOf(["--proxy", "a=http://a", "--proxy-max-bytes", "1G"]), /add --gc-interval/);
+  // The offline gc command enforces them in its one pass.
+  assertEquals(
+    parseCommand(["gc", "--proxy", "a=http://a", "--proxy-max-age", "1d"], {}).kind,
+    "gc",
+  );
+});

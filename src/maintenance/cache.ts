@@ -16,10 +16,9 @@ import { blobPath, revisionLinkPath, tagsPath } from "../storage/paths.ts";
 import type { RepositoryListing } from "../store/inventory.ts";
 import { digestLock, tagsLock } from "../store/locks.ts";
 import { deleteRevision } from "../store/manifests.ts";
-import { isPinned } from "../store/pins.ts";
 import { lastPulls, prunePulls, pullsSince } from "../store/pulls.ts";
 import { orMissing, readJson, type StoreState } from "../store/state.ts";
-import { deleteTag, resolveTag } from "../store/tags.ts";
+import { deleteTag, readTag } from "../store/tags.ts";
 
 export interface CacheLimits {
   /** Whether a repository is a mirror's cache (src/proxy/routing.ts). */
@@ -94,8 +93,12 @@ export async function evictCached(
       entries.push({ repository, digest, lastPulled, blobs });
     }
   }
+  const pinned = new Set<string>();
+  for (const entry of entries) {
+    if (await state.pins.isPinned(entry.digest.value)) pinned.add(entry.digest.value);
+  }
   const evictable = (entry: Entry) =>
-    entry.lastPulled < options.cutoff && !isPinned(state.pins, entry.digest.value);
+    entry.lastPulled < options.cutoff && !pinned.has(entry.digest.value);
 
   // By age.
   const chosen = new Set<Entry>();
@@ -179,30 +182,34 @@ function drop(
 ): Promise<number | undefined> {
   const { repository, digest } = entry;
   const name = repository.name;
-  return state.withLock(tagsLock(name), () =>
-    state.withLock(digestLock(digest), async () => {
-      if (isPinned(state.pins, digest.value)) return undefined;
-      const pending = state.pulls?.pending.get(name);
-      const tags = [...repository.tags].filter(([, d]) => d?.value === digest.value)
-        .map(([tag]) => tag);
-      const pulledSince = (pending?.manifests[digest.value] ?? 0) >= options.started ||
-        tags.some((tag) => (pending?.tags[tag] ?? 0) >= options.started);
-      if (pulledSince) return undefined;
-      let deleted = 0;
-      if (!options.dryRun) {
-        const revision = await readJson<Revision>(state, revisionLinkPath(name, digest));
-        if (!revision) return undefined;
-        // Tags as they are now (one may have moved here since the listing).
-        for (const tag of await state.driver.list(tagsPath(name))) {
-          if ((await resolveTag(state, name, tag))?.value === digest.value) {
-            await deleteTag(state, name, tag);
-            deleted++;
+  return state.withLock(
+    tagsLock(name),
+    (tagsHeld) =>
+      state.withLock(digestLock(digest), async (held) => {
+        if (await state.pins.isPinned(digest.value)) return undefined;
+        const pending = state.pulls?.pending.get(name);
+        const tags = [...repository.tags].filter(([, d]) => d?.value === digest.value)
+          .map(([tag]) => tag);
+        const pulledSince = (pending?.manifests[digest.value] ?? 0) >= options.started ||
+          tags.some((tag) => (pending?.tags[tag] ?? 0) >= options.started);
+        if (pulledSince) return undefined;
+        let deleted = 0;
+        if (!options.dryRun) {
+          const revision = await readJson<Revision>(state, revisionLinkPath(name, digest));
+          if (!revision) return undefined;
+          // Tags as they are now (one may have moved here since the listing).
+          for (const tag of await state.driver.list(tagsPath(name))) {
+            if ((await readTag(state, name, tag))?.value === digest.value) {
+              await deleteTag(state, name, tag, tagsHeld);
+              deleted++;
+            }
           }
-        }
-        await deleteRevision(state, name, digest, revision.subject);
-      } else deleted = tags.length;
-      for (const tag of tags) repository.tags.delete(tag);
-      repository.revisions = repository.revisions.filter((d) => d.value !== digest.value);
-      return deleted;
-    }));
+          await held.confirm();
+          await deleteRevision(state, name, digest, revision.subject);
+        } else deleted = tags.length;
+        for (const tag of tags) repository.tags.delete(tag);
+        repository.revisions = repository.revisions.filter((d) => d.value !== digest.value);
+        return deleted;
+      }),
+  );
 }

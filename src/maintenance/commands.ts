@@ -9,6 +9,7 @@ import { policiesFrom } from "../policy/policies.ts";
 import { describeFsckReport, runFsck } from "./fsck.ts";
 import { describeGcReport, runGc } from "./gc.ts";
 import { applyRetention } from "./retention.ts";
+import { cacheLimits, type MirrorSettings } from "../proxy/mirror.ts";
 
 export type MaintenanceCommand = Extract<ParsedCommand, { kind: "gc" | "fsck" }>;
 
@@ -21,6 +22,7 @@ export async function runMaintenance(
   driver: StorageDriver,
   storage = "",
   print: (line: string) => void = console.log,
+  mirror?: MirrorSettings,
 ): Promise<number> {
   if (driver.kind === "memory") {
     print(`error: ${command.kind} needs persistent storage (--storage fs or s3)`);
@@ -38,7 +40,8 @@ export async function runMaintenance(
   // With --redis the pass takes the same locks and sees the same pins as the live instances.
   const coordination = config.redis && await connectCoordination({ ...config.redis, storage });
   try {
-    return await run(command, createStore({ driver, sharedStorage: true, coordination }), print);
+    const store = createStore({ driver, sharedStorage: true, coordination });
+    return await run(command, store, print, mirror);
   } finally {
     await coordination?.close();
   }
@@ -48,6 +51,7 @@ async function run(
   command: MaintenanceCommand,
   store: Store,
   print: (line: string) => void,
+  mirror: MirrorSettings | undefined,
 ): Promise<number> {
   const { config } = command;
   const policies = policiesFrom(config);
@@ -62,6 +66,10 @@ async function run(
       retention: policies.retention.length === 0
         ? undefined
         : (repositories, context) => applyRetention(store, policies, repositories, context),
+      // A mirror's cache limits apply to an offline pass too (its upstreams say what is cache).
+      cache: mirror && (mirror.maxAge !== undefined || mirror.maxBytes !== undefined)
+        ? cacheLimits(mirror)
+        : undefined,
     });
     print(describeGcReport(report));
     return 0;

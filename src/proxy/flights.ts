@@ -1,0 +1,191 @@
+// Owns blob fetches in flight: one upstream download per missing blob, streamed into storage and
+// to every client that asked for it at once, with nothing held whole in memory (issue 13).
+
+/*
+ * A flight reads the upstream's body once. The store's commit pulls it (it hashes each chunk and
+ * writes it; the blob appears only if the digest holds), and each chunk, once the next one has
+ * arrived, is handed to the clients reading along. The last chunk is handed out only after the
+ * commit succeeded: a client never receives a whole blob with the wrong bytes; on a mismatch its
+ * response breaks off instead, and nothing is stored.
+ *
+ * Clients join while the flight's first HEAD_BYTES are still in memory (they get those first,
+ * then follow live); later ones wait for the commit and read from the store. A client more than
+ * LAG_BYTES behind the download stops following and finishes from the store after the commit, so
+ * a slow client never slows the download nor holds memory. A client that goes away just stops
+ * following: the download and the commit go on for the others and for the cache.
+ */
+
+/** Bytes kept from a flight's start, for clients that join it. */
+const HEAD_BYTES = 8 * 1024 * 1024;
+/** Bytes a client may fall behind the download before it finishes from the store instead. */
+const LAG_BYTES = 16 * 1024 * 1024;
+/** An upstream body that sends nothing for this long is given up (ms). */
+const DEFAULT_IDLE_TIMEOUT = 60_000;
+
+export interface FlightSource {
+  /** The upstream's body. */
+  body: ReadableStream<Uint8Array>;
+  /** Its length, from Content-Length. */
+  size: number | undefined;
+  /** Aborts the upstream request (idle timeout). */
+  abort(reason: Error): void;
+}
+
+export interface FlightDeps {
+  /** Stores the bytes, verifying the digest as they pass; rejects (storing nothing) otherwise. */
+  commit(chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** The stored blob from `offset` to its end, once committed. */
+  readStored(offset: number): Promise<ReadableStream<Uint8Array>>;
+  idleTimeout?: number;
+}
+
+export interface Flight {
+  size: number | undefined;
+  /** Settles once the blob is stored, or rejects with why the fetch failed. */
+  done: Promise<void>;
+  /** A stream of the whole blob that follows the download, or undefined once joining is too late. */
+  join(): ReadableStream<Uint8Array> | undefined;
+}
+
+interface Follower {
+  push(chunk: Uint8Array): void;
+  end(): void;
+  fail(error: unknown): void;
+}
+
+export function startFlight(source: FlightSource, deps: FlightDeps): Flight {
+  const followers = new Set<Follower>();
+  /** The chunks handed out so far, while they fit in HEAD_BYTES; undefined after. */
+  let head: Uint8Array[] | undefined = [];
+  let headBytes = 0;
+  let held: Uint8Array | undefined;
+
+  const release = (chunk: Uint8Array) => {
+    if (head) {
+      headBytes += chunk.length;
+      if (headBytes <= HEAD_BYTES) head.push(chunk);
+      else head = undefined;
+    }
+    for (const follower of followers) follower.push(chunk);
+  };
+
+  const idleTimeout = deps.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+  async function* download(): AsyncGenerator<Uint8Array> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => source.abort(new Error(`the upstream sent nothing for ${idleTimeout} ms`)),
+        idleTimeout,
+      );
+    };
+    try {
+      arm();
+      for await (const chunk of source.body) {
+        arm();
+        if (held) release(held);
+        held = chunk;
+        yield chunk;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const done = deps.commit(download()).then(
+    () => {
+      if (held) release(held);
+      held = undefined;
+      head = undefined;
+      for (const follower of followers) follower.end();
+      followers.clear();
+    },
+    (error) => {
+      head = undefined;
+      for (const follower of followers) follower.fail(error);
+      followers.clear();
+      source.body.cancel().catch(() => {});
+      throw error;
+    },
+  );
+  done.catch(() => {}); // followers and waiters see the failure; nobody may be listening
+
+  return {
+    size: source.size,
+    done,
+    join() {
+      if (!head) return undefined;
+      return follow(head.slice());
+    },
+  };
+
+  /** Follows the download from now on (registered at once: no chunk is missed). */
+  function follow(queue: Uint8Array[]): ReadableStream<Uint8Array> {
+    let queued = queue.reduce((n, chunk) => n + chunk.length, 0);
+    let ended = false;
+    let behind = false;
+    let cancelled = false;
+    let failure: { error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const follower: Follower = {
+      push(chunk) {
+        if (queued > LAG_BYTES) {
+          behind = true;
+          followers.delete(follower);
+        } else {
+          queue.push(chunk);
+          queued += chunk.length;
+        }
+        wake?.();
+      },
+      end() {
+        ended = true;
+        wake?.();
+      },
+      fail(error) {
+        failure = { error };
+        wake?.();
+      },
+    };
+    followers.add(follower);
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      let offset = 0;
+      try {
+        while (true) {
+          const chunk = queue.shift();
+          if (chunk) {
+            queued -= chunk.length;
+            offset += chunk.length;
+            yield chunk;
+            continue;
+          }
+          if (failure) throw failure.error;
+          if (ended || cancelled) return;
+          if (behind) break;
+          await new Promise<void>((resolve) => wake = resolve);
+          wake = undefined;
+        }
+      } finally {
+        followers.delete(follower);
+      }
+      // Fell behind: the rest comes from the store once the blob is committed.
+      await done;
+      yield* await deps.readStored(offset);
+    }
+    const iterator = chunks();
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await iterator.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      async cancel() {
+        // Even if never read from (the client left before its response started).
+        cancelled = true;
+        followers.delete(follower);
+        wake?.();
+        await iterator.return(undefined);
+      },
+    }, { highWaterMark: 0 });
+  }
+}
