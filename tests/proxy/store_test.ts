@@ -19,8 +19,10 @@ import {
   pushBuiltImage,
   randomBytes,
   registryClient,
+  tempDir,
   withServer,
 } from "../helpers.ts";
+import { createFsDriver } from "../../src/storage/fs.ts";
 import { authServer, basic, bearer, fetchToken } from "../auth/fixtures.ts";
 import {
   countingFetch,
@@ -409,4 +411,50 @@ Deno.test("mirror: a blob another repository brought is linked once the upstream
     404,
     "BLOB_UNKNOWN",
   );
+});
+
+Deno.test("mirror: an upstream that dies mid-blob leaves nothing behind, and the next pull starts over", async () => {
+  const layer = randomBytes(3_000_000, 30);
+  const d = digest(layer);
+  let dying = true;
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const headers = { "content-length": String(layer.length), "docker-content-digest": d };
+    if (request.method === "HEAD") return new Response(null, { headers });
+    let sent = false;
+    return new Response(
+      new ReadableStream({
+        pull(controller) {
+          if (!dying) {
+            controller.enqueue(layer);
+            controller.close();
+          } else if (!sent) {
+            sent = true;
+            controller.enqueue(layer.subarray(0, 1_000_000));
+          } else controller.close(); // short of Content-Length: the connection breaks
+        },
+      }),
+      { headers },
+    );
+  });
+  await using dir = await tempDir();
+  await using mirror = await startMirror(
+    [upstreamAt("up", `http://127.0.0.1:${upstream.addr.port}`)],
+    {},
+    { driver: createFsDriver(dir.path) },
+  );
+  try {
+    const broken = await fetchDigest(`${mirror.url}/v2/up/lib/app/blobs/${d}`).catch((e) => e);
+    assert(broken instanceof Error, `the client's body broke off: ${JSON.stringify(broken)}`);
+    const stored = `${dir.path}/blobs/sha256/${d.slice(7, 9)}/${d.slice(7)}`;
+    assertEquals(await Deno.stat(stored).then(() => true, () => false), false, "no blob");
+    const staged = await Array.fromAsync(Deno.readDir(`${dir.path}/.tmp`)).catch(() => []);
+    assertEquals(staged, [], "no staged leftovers");
+    dying = false;
+    assertEquals(await fetchDigest(`${mirror.url}/v2/up/lib/app/blobs/${d}`), {
+      status: 200,
+      digest: d,
+    });
+  } finally {
+    await upstream.shutdown();
+  }
 });
