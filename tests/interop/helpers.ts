@@ -65,6 +65,8 @@ export const CLIENTS = {
   podman: { bin: "podman", pkg: "podman" },
   docker: { bin: "docker", pkg: "docker.io" }, // the CLI; case 9 starts its own engine (dockerd.ts)
   "docker-registry": { bin: "docker-registry", pkg: "docker-registry" },
+  containerd: { bin: "containerd", pkg: "containerd" }, // the daemon, run privately per case
+  ctr: { bin: "ctr", pkg: "containerd" },
 } as const;
 export type Client = keyof typeof CLIENTS;
 
@@ -299,8 +301,11 @@ export interface StartOptions {
    * command, say): given the fresh data dir, the command line, its cwd and extra environment.
    */
   command?: (dataDir: string) => { args: string[]; cwd: string; env: Record<string, string> };
-  /** More flags for Simple Registry (`--config FILE`). */
+  /** Simple Registry: more flags (auth, a mirror's upstreams), and environment variables. */
   args?: string[];
+  env?: Record<string, string>;
+  /** distribution: Basic auth with this htpasswd file (bcrypt entries). */
+  htpasswd?: string;
 }
 
 /** A registry process on 127.0.0.1; everything it prints is kept, line by line. */
@@ -311,6 +316,8 @@ export class RegistryProcess implements AsyncDisposable {
   #status: Promise<Deno.CommandStatus> | undefined;
   #exited = false;
   host = "";
+  /** Its data directory (distribution keeps blobs under `storage/docker/registry/v2/`). */
+  dataDir = "";
 
   private constructor(
     readonly kind: RegistryKind,
@@ -346,6 +353,7 @@ export class RegistryProcess implements AsyncDisposable {
     const label = opts.label ?? `${kind}/${opts.storage}`;
     const reg = new RegistryProcess(kind, opts.storage, label);
     const dataDir = await Deno.makeTempDir({ dir: opts.dir, prefix: `${kind}-${opts.storage}-` });
+    reg.dataDir = dataDir;
     let args: string[];
     if (kind === "simple") {
       try {
@@ -393,10 +401,13 @@ export class RegistryProcess implements AsyncDisposable {
       const storage = opts.storage === "fs"
         ? `  filesystem:\n    rootdirectory: ${JSON.stringify(`${dataDir}/storage`)}\n`
         : `  inmemory: {}\n`;
+      const auth = opts.htpasswd
+        ? `auth:\n  htpasswd:\n    realm: interop\n    path: ${JSON.stringify(opts.htpasswd)}\n`
+        : "";
       const config = `version: 0.1\n` +
         `log:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\n` +
         `storage:\n${storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n` +
-        `http:\n  addr: 127.0.0.1:0\n  secret: interop-test-secret\n`;
+        `http:\n  addr: 127.0.0.1:0\n  secret: interop-test-secret\n` + auth;
       const configPath = `${dataDir}/config.yml`;
       await Deno.writeTextFile(configPath, config);
       args = [bin, "serve", configPath];
@@ -406,7 +417,7 @@ export class RegistryProcess implements AsyncDisposable {
     const child = new Deno.Command(args[0], {
       args: args.slice(1),
       cwd: custom?.cwd ?? dataDir,
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...custom?.env },
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...opts.env, ...custom?.env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -442,6 +453,18 @@ export class RegistryProcess implements AsyncDisposable {
       clearTimeout(timer);
     }
     return reg;
+  }
+
+  /** SIGKILL at once (a registry that dies), and waits for it to be gone. */
+  async kill(): Promise<void> {
+    if (this.#child && !this.#exited) {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await this.#status;
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after 10 s. Returns the exit status. */
@@ -548,6 +571,8 @@ function formatLogLine(line: string): string {
  */
 export class Session implements AsyncDisposable {
   readonly registries: RegistryProcess[] = [];
+  /** Cleanups of other processes a case started (a containerd), run before the registries stop. */
+  readonly #deferred: (() => Promise<void>)[] = [];
   readonly env: Record<string, string>;
   #stepDepth = 0;
 
@@ -605,7 +630,7 @@ export class Session implements AsyncDisposable {
   /** Starts a registry (the target unless `kind` says otherwise), stopped with the session. */
   async registry(
     storage: StorageKind,
-    opts: Pick<StartOptions, "kind" | "label" | "command" | "args"> = {},
+    opts: Omit<StartOptions, "storage" | "dir"> = {},
   ): Promise<RegistryProcess> {
     const reg = await RegistryProcess.start({ storage, dir: this.dir, ...opts });
     this.registries.push(reg);
@@ -614,17 +639,23 @@ export class Session implements AsyncDisposable {
 
   /**
    * Runs `fn` as a named Deno test step. On failure the step's error names the step and carries
-   * the registries' log lines since the step started; the case then stops.
+   * the registries' log lines since the step started; the case then stops. Unless
+   * `allowServerErrors` (a step that expects a 502/503), no registry may answer 5xx meanwhile.
    */
-  async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  async step<T>(
+    name: string,
+    fn: () => Promise<T>,
+    opts: { allowServerErrors?: boolean } = {},
+  ): Promise<T> {
     const marks = new Map(this.registries.map((r) => [r, r.mark()]));
+    const exitedBefore = new Set(this.registries.filter((r) => r.exited));
     const started = performance.now();
     let result: T | undefined;
     let failure: StepFailure | undefined;
     const body = async () => {
       try {
         result = await fn();
-        this.#checkRegistriesHealthy(marks);
+        if (!opts.allowServerErrors) this.#checkRegistriesHealthy(marks, exitedBefore);
       } catch (e) {
         failure = new StepFailure(this.#describeFailure(name, e, marks, started));
         throw failure;
@@ -653,8 +684,12 @@ export class Session implements AsyncDisposable {
   }
 
   /** No registry may answer 5xx or die during a step, whatever the clients made of it. */
-  #checkRegistriesHealthy(marks: Map<RegistryProcess, number>): void {
+  #checkRegistriesHealthy(
+    marks: Map<RegistryProcess, number>,
+    exitedBefore: Set<RegistryProcess>,
+  ): void {
     for (const reg of this.registries) {
+      if (exitedBefore.has(reg)) continue; // stopped on purpose by an earlier step
       const errors = reg.requestsSince(marks.get(reg) ?? 0).filter((r) => r.status >= 500);
       assert(
         errors.length === 0,
@@ -745,8 +780,20 @@ export class Session implements AsyncDisposable {
     return this.run(["docker", ...args], opts);
   }
 
+  /** Runs `cleanup` when the case ends (last deferred first), before the registries stop. */
+  defer(cleanup: () => Promise<void>): void {
+    this.#deferred.push(cleanup);
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     const errors: unknown[] = [];
+    for (const cleanup of this.#deferred.reverse()) {
+      try {
+        await cleanup();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
     for (const reg of this.registries.reverse()) {
       try {
         await reg.stop();
