@@ -118,6 +118,7 @@ export function proxyBlobs(ctx: ProxyContext) {
     }
     const length = Number(response.headers.get("content-length") ?? NaN);
     const flight = startFlight({
+      digest,
       body: response.body,
       size: Number.isSafeInteger(length) ? length : undefined,
       abort: (reason) => abort.abort(reason),

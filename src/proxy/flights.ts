@@ -2,11 +2,15 @@
 // to every client that asked for it at once, with nothing held whole in memory (issue 13).
 
 /*
- * A flight reads the upstream's body once. The store's commit pulls it (it hashes each chunk and
- * writes it; the blob appears only if the digest holds), and each chunk, once the next one has
- * arrived, is handed to the clients reading along. The last chunk is handed out only after the
- * commit succeeded: a client never receives a whole blob with the wrong bytes; on a mismatch its
- * response breaks off instead, and nothing is stored.
+ * A flight reads the upstream's body once and hashes it as it arrives. Each chunk, once the next
+ * one has arrived, is handed to the clients reading along and queued for the store, whose commit
+ * writes it (hashing it again: the blob appears only if its digest holds). The last chunk is
+ * handed out only once the whole body hashed right: a client never receives a whole blob with the
+ * wrong bytes; on a mismatch its response breaks off instead, and nothing is stored.
+ *
+ * The store may fall up to STORE_LAG_BYTES behind the download (a disk flush, a slow write)
+ * before the download waits for it, so clients are not paced by every stall of the disk; they
+ * finish when the bytes are verified, the commit may end a moment later.
  *
  * Clients join while the flight's first HEAD_BYTES are still in memory (they get those first,
  * then follow live); later ones wait for the commit and read from the store. A client more than
@@ -15,14 +19,22 @@
  * following: the download and the commit go on for the others and for the cache.
  */
 
+import { createHasher, finish } from "../digest.ts";
+import { RegistryError } from "../errors.ts";
+import type { Digest } from "../grammar.ts";
+
 /** Bytes kept from a flight's start, for clients that join it. */
 const HEAD_BYTES = 8 * 1024 * 1024;
 /** Bytes a client may fall behind the download before it finishes from the store instead. */
 const LAG_BYTES = 16 * 1024 * 1024;
+/** Bytes the store's write may fall behind the download before the download waits. */
+const STORE_LAG_BYTES = 16 * 1024 * 1024;
 /** An upstream body that sends nothing for this long is given up (ms). */
 const DEFAULT_IDLE_TIMEOUT = 60_000;
 
 export interface FlightSource {
+  /** The blob it is. */
+  digest: Digest;
   /** The upstream's body. */
   body: ReadableStream<Uint8Array>;
   /** Its length, from Content-Length. */
@@ -41,7 +53,7 @@ export interface FlightDeps {
 
 export interface Flight {
   size: number | undefined;
-  /** Settles once the blob is stored, or rejects with why the fetch failed. */
+  /** Settles once the blob is stored, or rejects with why the fetch (or the store) failed. */
   done: Promise<void>;
   /** A stream of the whole blob that follows the download, or undefined once joining is too late. */
   join(): ReadableStream<Uint8Array> | undefined;
@@ -58,7 +70,6 @@ export function startFlight(source: FlightSource, deps: FlightDeps): Flight {
   /** The chunks handed out so far, while they fit in HEAD_BYTES; undefined after. */
   let head: Uint8Array[] | undefined = [];
   let headBytes = 0;
-  let held: Uint8Array | undefined;
 
   const release = (chunk: Uint8Array) => {
     if (head) {
@@ -68,46 +79,67 @@ export function startFlight(source: FlightSource, deps: FlightDeps): Flight {
     }
     for (const follower of followers) follower.push(chunk);
   };
+  const settle = (outcome: { error: unknown } | undefined) => {
+    head = undefined;
+    for (const follower of followers) outcome ? follower.fail(outcome.error) : follower.end();
+    followers.clear();
+  };
 
+  const queue = storeQueue(STORE_LAG_BYTES);
+  const stored = deps.commit(queue.drain());
+  // A commit that fails before it drains the queue must not hold the download up.
+  stored.catch(() => queue.close());
   const idleTimeout = deps.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
-  async function* download(): AsyncGenerator<Uint8Array> {
+
+  /** Reads, hashes, hands out and queues the body; resolves once it all arrived and hashed right. */
+  async function download(): Promise<void> {
+    const { digest } = source;
+    const hash = createHasher(digest.algorithm);
+    const reader = source.body.getReader();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(
-        () => source.abort(new Error(`the upstream sent nothing for ${idleTimeout} ms`)),
-        idleTimeout,
-      );
-    };
+    let held: Uint8Array | undefined;
     try {
-      arm();
-      for await (const chunk of source.body) {
-        arm();
+      while (true) {
+        timer = setTimeout(
+          () => source.abort(new Error(`the upstream sent nothing for ${idleTimeout} ms`)),
+          idleTimeout,
+        );
+        const { done, value } = await reader.read();
+        clearTimeout(timer);
+        if (done) break;
+        hash.update(value);
         if (held) release(held);
-        held = chunk;
-        yield chunk;
+        held = value;
+        await queue.put(value);
       }
-    } finally {
+      const actual = finish(hash, digest.algorithm);
+      if (actual !== digest.value) {
+        throw new RegistryError(
+          "DIGEST_INVALID",
+          "provided digest did not match uploaded content",
+          {
+            detail: { expected: digest.value, actual },
+          },
+        );
+      }
+      if (held) release(held);
+      queue.end();
+      settle(undefined);
+    } catch (error) {
       clearTimeout(timer);
+      queue.fail(error);
+      settle({ error });
+      reader.cancel().catch(() => {});
+      throw error;
     }
   }
 
-  const done = deps.commit(download()).then(
-    () => {
-      if (held) release(held);
-      held = undefined;
-      head = undefined;
-      for (const follower of followers) follower.end();
-      followers.clear();
-    },
-    (error) => {
-      head = undefined;
-      for (const follower of followers) follower.fail(error);
-      followers.clear();
-      source.body.cancel().catch(() => {});
-      throw error;
-    },
-  );
+  const downloaded = download();
+  // The download's failure comes first (the commit only sees it echoed by the queue).
+  const done = downloaded.then(() => stored, (error) => {
+    stored.catch(() => {});
+    throw error;
+  });
   done.catch(() => {}); // followers and waiters see the failure; nobody may be listening
 
   return {
@@ -188,4 +220,69 @@ export function startFlight(source: FlightSource, deps: FlightDeps): Flight {
       },
     }, { highWaterMark: 0 });
   }
+}
+
+/**
+ * The chunks on their way to the store's commit: the download puts them (waiting while more than
+ * `limit` bytes are queued), the commit drains them. A failure makes the drain throw, so the
+ * commit stores nothing; a commit that stops (its own failure) makes every later put a no-op, so
+ * the download still serves its clients.
+ */
+function storeQueue(limit: number) {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  let ended = false;
+  let closed = false;
+  let failure: { error: unknown } | undefined;
+  let wakeWriter: (() => void) | undefined;
+  let wakeDownload: (() => void) | undefined;
+  const wake = (which: "writer" | "download") => {
+    const resolve = which === "writer" ? wakeWriter : wakeDownload;
+    if (which === "writer") wakeWriter = undefined;
+    else wakeDownload = undefined;
+    resolve?.();
+  };
+  /** The commit is over: later puts are dropped. */
+  const close = () => {
+    closed = true;
+    chunks.length = 0;
+    bytes = 0;
+    wake("download");
+  };
+  return {
+    async put(chunk: Uint8Array): Promise<void> {
+      if (closed) return;
+      chunks.push(chunk);
+      bytes += chunk.length;
+      wake("writer");
+      while (bytes > limit && !closed) await new Promise<void>((r) => wakeDownload = r);
+    },
+    end() {
+      ended = true;
+      wake("writer");
+    },
+    fail(error: unknown) {
+      failure = { error };
+      wake("writer");
+    },
+    close,
+    async *drain(): AsyncGenerator<Uint8Array> {
+      try {
+        while (true) {
+          if (failure) throw failure.error;
+          const chunk = chunks.shift();
+          if (chunk) {
+            bytes -= chunk.length;
+            if (bytes <= limit) wake("download");
+            yield chunk;
+            continue;
+          }
+          if (ended) return;
+          await new Promise<void>((r) => wakeWriter = r);
+        }
+      } finally {
+        close();
+      }
+    },
+  };
 }
