@@ -87,3 +87,25 @@ Deno.test("main: no auth on a non-loopback --host logs one warning; loopback or 
   await Deno.writeTextFile(htpasswd, `${htpasswdLine("alice", "secret")}\n`);
   assertEquals(await warnings(["--host", "0.0.0.0", "--htpasswd", htpasswd]), [], "none with auth");
 });
+
+Deno.test("main: a bad --proxy-config exits 1 with one line naming the field", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/mirror.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({ upstreams: [{ name: "hub", url: "docker.io" }] }),
+  );
+  const { code, stderr } = await run([
+    "--storage",
+    "memory",
+    "--port",
+    "0",
+    "--proxy-config",
+    file,
+  ]);
+  assertEquals(code, 1);
+  assertEquals(
+    stderr.trimEnd(),
+    `error: proxy config ${file}: upstreams[0].url: "docker.io" must be http(s)://host[:port] (the registry's origin)`,
+  );
+});
