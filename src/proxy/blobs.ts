@@ -118,13 +118,12 @@ export function proxyBlobs(ctx: ProxyContext) {
     }
     const length = Number(response.headers.get("content-length") ?? NaN);
     const flight = startFlight({
-      digest,
       body: response.body,
       size: Number.isSafeInteger(length) ? length : undefined,
       abort: (reason) => abort.abort(reason),
     }, {
-      // The store's commit of bytes whose digest is known: stored only if they match.
-      commit: (chunks) => local.uploads.commit(name, digest, chunks),
+      // Hashed as they arrive, written behind: stored only if they match.
+      ingest: (chunks) => local.uploads.ingest(name, digest, chunks),
       readStored: async (offset) => {
         if (offset === 0) return local.blobs.read(name, digest);
         const end = await local.blobs.size(name, digest) ?? offset;

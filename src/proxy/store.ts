@@ -69,6 +69,11 @@ export function createProxyStore(
       cancel: (session) => local.uploads.cancel(session),
       commit: (name, digest, chunks) =>
         unlessProxied(name, () => local.uploads.commit(name, digest, chunks)),
+      ingest: (name, digest, chunks) => {
+        if (!proxied(name)) return local.uploads.ingest(name, digest, chunks);
+        const refused = unlessProxied(name, () => Promise.resolve());
+        return { verified: refused, committed: refused };
+      },
       mount: (name, digest, from) =>
         unlessProxied(name, () => local.uploads.mount(name, digest, from)),
     },

@@ -19,6 +19,7 @@ import type { Page, PageOf } from "./page.ts";
 import { describeTags, describeUsage, type RepositoryUsage, type TagRecord } from "./describe.ts";
 import { listReferrers, type ReferrersQuery } from "./referrers.ts";
 import { createState, type StoreOptions, type StoreState } from "./state.ts";
+import { type Ingest, ingestBlob } from "./ingest.ts";
 import { listTags, sortedTags } from "./tags.ts";
 import {
   appendToSession,
@@ -39,6 +40,7 @@ export type {
   BlobRedirect,
   ByteRange,
   DeleteCondition,
+  Ingest,
   Page,
   PageOf,
   Reference,
@@ -86,6 +88,11 @@ export interface Store {
     cancel(session: Session): Promise<void>;
     /** Bytes whose digest is known, streamed into place and linked if they match. */
     commit(name: string, digest: Digest, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+    /**
+     * Bytes whose digest is known, taken in while the caller hands them on elsewhere: hashed as
+     * they arrive (`verified`), written behind them (`committed`); see src/store/ingest.ts.
+     */
+    ingest(name: string, digest: Digest, chunks: AsyncIterable<Uint8Array>): Ingest;
     mount(name: string, digest: string, from: string | null): Promise<Digest | undefined>;
   };
   manifests: {
@@ -178,6 +185,7 @@ export function createStore(options: StoreOptions): Store {
       finish: (session, digest, body) => finishSession(state, session, digest, body),
       cancel: (session) => cancelSession(state, session),
       commit: (name, digest, chunks) => commitBlob(state, name, digest, chunks),
+      ingest: (name, digest, chunks) => ingestBlob(state, name, digest, chunks),
       mount: (name, digest, from) => mountBlob(state, name, digest, from),
     },
     manifests: {

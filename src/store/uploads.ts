@@ -154,11 +154,25 @@ export function mountBlob(
  * bytes and no copy at commit (on S3 that copy costs about a second per GiB). A blob stored
  * already is only hashed, to be vouched for, and linked: nothing is written.
  */
-export async function commitBlob(
+export function commitBlob(
   state: StoreState,
   name: string,
   digest: Digest,
   chunks: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  return storeBlob(state, name, digest, verified(chunks, digest));
+}
+
+/**
+ * Writes a blob's bytes to its key and links it, pinned against GC throughout; `body` must throw
+ * at its end if the bytes do not match the digest (then nothing appears). A blob stored already
+ * is only read through, and linked.
+ */
+export async function storeBlob(
+  state: StoreState,
+  name: string,
+  digest: Digest,
+  body: AsyncIterable<Uint8Array>,
 ): Promise<void> {
   // Pinned, so a GC sweep leaves the blob (stored or about to be) alone until it is linked.
   let stored = false;
@@ -167,7 +181,6 @@ export async function commitBlob(
     return true;
   });
   try {
-    const body = verified(chunks, digest);
     if (!stored) {
       await state.cache.write("blob", digest.value, () => state.driver.put(blobPath(digest), body));
     } else for await (const _ of body) { /* hashed only */ }
@@ -346,7 +359,7 @@ function interrupted(error: unknown): RegistryError {
   });
 }
 
-function digestMismatch(digest: Digest, actual: string): RegistryError {
+export function digestMismatch(digest: Digest, actual: string): RegistryError {
   return new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {
     detail: { expected: digest.value, actual },
   });
