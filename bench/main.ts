@@ -1,7 +1,7 @@
 // Simple Registry vs. CNCF distribution, side by side (issue 4).
 //
 //   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
-//     concurrent,rss,metrics,ceilings,auth] [--out bench/results.json] [--runs N]
+//     concurrent,rss,metrics,mirror,ceilings,auth] [--out bench/results.json] [--runs N]
 //     [--hey-duration S] [--no-dist] [--no-sr] [--sr-main PATH] [--keep]
 //     [--auth-base PATH] [--base-main PATH]
 //
@@ -17,6 +17,7 @@ import { type FloodResult, measureFlood, quantile, writeFloodHtpasswd } from "./
 import { type HeyResult, runHey } from "./hey.ts";
 import { benchRetention, type RetentionFigures } from "./retention.ts";
 import { HttpConn } from "./http.ts";
+import { benchMirror, type MirrorFigure, mirrorTable } from "./mirror.ts";
 import { benchUi, type UiFigure, uiTable } from "./ui.ts";
 import {
   type Blob,
@@ -85,6 +86,7 @@ const SECTIONS = [
   "concurrent",
   "rss",
   "metrics",
+  "mirror",
   "ceilings",
   "auth",
   "ui",
@@ -169,6 +171,8 @@ interface Figure {
 
 const figures: Figure[] = [];
 let uiFigures: UiFigure[] = [];
+/** The mirror section's figures (bench/mirror.ts): the mirror against its own baselines. */
+let mirrorFigures: MirrorFigure[] = [];
 const figById = new Map<string, Figure>();
 
 function figure(
@@ -1231,7 +1235,7 @@ async function main(): Promise<number> {
   const skipped: string[] = [];
   try {
     const needServers = [...SECTIONS].some((s) =>
-      !["ceilings", "auth", "ui", "retention", "metrics"].includes(s) && want(s)
+      !["ceilings", "auth", "ui", "retention", "metrics", "mirror"].includes(s) && want(s)
     );
     if (needServers && !opt["no-sr"]) {
       let exists = false;
@@ -1300,6 +1304,23 @@ async function main(): Promise<number> {
     if (want("manifest")) await runSection("manifest", sectionManifest);
     for (const s of servers) await s.stop();
     if (want("metrics") && !opt["no-sr"]) await sectionMetrics(root);
+    if (want("mirror") && !opt["no-sr"]) {
+      mirrorFigures = await benchMirror({
+        root,
+        srMain,
+        runs: RUNS,
+        quick,
+        keep: opt.keep,
+        withDistribution: !opt["no-dist"],
+        log,
+        waitQuiet,
+        stat,
+      }).catch((e) => {
+        log(`mirror failed: ${e}`);
+        skipped.push(`mirror: ${e}`);
+        return [];
+      });
+    }
     if (want("ceilings")) await sectionCeilings(root);
     if (want("auth")) await sectionAuth(root);
     // The web UI's pages: an in-process registry of its own (bench/ui.ts).
@@ -1325,6 +1346,10 @@ async function main(): Promise<number> {
   for (const s of skipped) console.log(`skipped: ${s}`);
   console.log();
   console.log(out);
+  if (mirrorFigures.length) {
+    console.log(`\nSimple Registry as a mirror (one process each: upstream, mirror; fs storage):`);
+    console.log(mirrorTable(mirrorFigures));
+  }
   if (Object.keys(ceilings).length) {
     console.log(`\nceilings (same client, same machine):\n${ceilingText()}`);
   }
@@ -1365,6 +1390,7 @@ async function main(): Promise<number> {
       errors: f.errors,
       notes: f.notes,
     })),
+    mirror: mirrorFigures,
     ceilings,
     floods,
     ui: uiFigures,
