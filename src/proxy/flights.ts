@@ -22,6 +22,13 @@ import type { Ingest } from "../store/store.ts";
 const HEAD_BYTES = 8 * 1024 * 1024;
 /** Bytes a client may fall behind the download before it finishes from the store instead. */
 const LAG_BYTES = 16 * 1024 * 1024;
+/**
+ * A chunk of the download gathers at least this much before it is handed on: reads into 1 MiB
+ * buffers (a byte stream's BYOB reads) instead of fetch's 64 KiB chunks halve the CPU a download
+ * costs, and every step after (hash, write, clients' responses) takes fewer, larger chunks.
+ */
+const GATHER_BYTES = 512 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
 /** An upstream body that sends nothing for this long is given up (ms). */
 const DEFAULT_IDLE_TIMEOUT = 60_000;
 
@@ -80,26 +87,24 @@ export function startFlight(source: FlightSource, deps: FlightDeps): Flight {
 
   const idleTimeout = deps.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
   async function* download(): AsyncGenerator<Uint8Array> {
-    const reader = source.body.getReader();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let finished = false;
+    /** Each read of the upstream must bring something within the idle timeout. */
+    const watched = <T>(read: Promise<T>) => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => source.abort(new Error(`the upstream sent nothing for ${idleTimeout} ms`)),
+        idleTimeout,
+      );
+      return read.finally(() => clearTimeout(timer));
+    };
     try {
-      while (true) {
-        timer = setTimeout(
-          () => source.abort(new Error(`the upstream sent nothing for ${idleTimeout} ms`)),
-          idleTimeout,
-        );
-        const { done, value } = await reader.read();
-        clearTimeout(timer);
-        if (done) break;
+      for await (const chunk of gathered(source.body, watched)) {
         if (held) release(held);
-        held = value;
-        yield value;
+        held = chunk;
+        yield chunk;
       }
-      finished = true;
     } finally {
       clearTimeout(timer);
-      if (!finished) reader.cancel().catch(() => {});
     }
   }
 
@@ -189,5 +194,54 @@ export function startFlight(source: FlightSource, deps: FlightDeps): Flight {
         await iterator.return(undefined);
       },
     }, { highWaterMark: 0 });
+  }
+}
+
+/**
+ * The body in fresh chunks of GATHER_BYTES to CHUNK_BYTES (the last may be shorter), each read
+ * passed through `watch`; a stream that is not a byte stream is passed through as it comes. A
+ * failure, or a consumer that stops early, cancels the body.
+ */
+async function* gathered(
+  body: ReadableStream<Uint8Array>,
+  watch: <T>(read: Promise<T>) => Promise<T>,
+): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    const plain = body.getReader();
+    try {
+      while (true) {
+        const { done, value } = await watch(plain.read());
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      plain.cancel().catch(() => {});
+    }
+  }
+  let finished = false;
+  try {
+    let buffer = new ArrayBuffer(CHUNK_BYTES);
+    let filled = 0;
+    while (true) {
+      const { done, value } = await watch(reader.read(new Uint8Array(buffer, filled)));
+      if (value) {
+        buffer = value.buffer as ArrayBuffer;
+        filled += value.length;
+      }
+      if (done) break;
+      if (filled >= GATHER_BYTES) {
+        yield new Uint8Array(buffer, 0, filled);
+        buffer = new ArrayBuffer(CHUNK_BYTES);
+        filled = 0;
+      }
+    }
+    if (filled > 0) yield new Uint8Array(buffer, 0, filled);
+    finished = true;
+  } finally {
+    if (finished) reader.releaseLock();
+    else reader.cancel().catch(() => {});
   }
 }

@@ -237,3 +237,31 @@ Deno.test("flight: an upstream that goes silent is aborted after the idle timeou
   await assertRejects(() => flight.done, Error, "sent nothing for 30 ms");
   assert(aborted, "the request was aborted");
 });
+
+Deno.test("flight: a byte stream is read in large chunks (BYOB), whatever its own chunks", async () => {
+  const data = randomBytes(3 * 1024 * 1024 + 1000, 11);
+  let at = 0;
+  const body = new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (at >= data.length) {
+        controller.close();
+        return controller.byobRequest?.respond(0); // a pending BYOB read learns of the end
+      }
+      controller.enqueue(data.slice(at, at + 64 * 1024));
+      at += 64 * 1024;
+    },
+  });
+  const { deps, stored } = memoryStore(data);
+  const flight = startFlight({ body, size: data.length, abort() {} }, deps);
+  const sizes: number[] = [];
+  const parts: Uint8Array[] = [];
+  for await (const chunk of flight.join()!) {
+    sizes.push(chunk.length);
+    parts.push(chunk);
+  }
+  assertEquals(concat(...parts), data);
+  assert(sizes.slice(0, -1).every((n) => n >= 512 * 1024), `chunk sizes ${sizes}`);
+  await flight.done;
+  assertEquals(await stored(), data);
+});
