@@ -19,6 +19,8 @@ import {
   pushBuiltImage,
   randomBytes,
   registryClient,
+  S3_IGNORE,
+  s3Fixture,
   tempDir,
   withServer,
 } from "../helpers.ts";
@@ -457,4 +459,22 @@ Deno.test("mirror: an upstream that dies mid-blob leaves nothing behind, and the
   } finally {
     await upstream.shutdown();
   }
+});
+
+Deno.test({
+  name: "mirror: on S3 storage a miss streams into the bucket and the next pull is served from it",
+  ignore: S3_IGNORE,
+  async fn() {
+    await using upstream = await withServer("memory");
+    const pushed = await pushBuiltImage(upstream.client, "lib/app", "v1", image(40, 9_000_000));
+    await using s3 = s3Fixture();
+    const counting = countingFetch();
+    await using mirror = await startMirror([upstreamAt("up", upstream.url)], {
+      fetch: counting.fetch,
+    }, { driver: s3.driver });
+    await pullThrough(mirror.client, "up/lib/app", "v1", pushed);
+    const before = counting.sent.length;
+    await pullThrough(mirror.client, "up/lib/app", "v1", pushed);
+    assertEquals(counting.sent.length, before, "served from the bucket");
+  },
 });
