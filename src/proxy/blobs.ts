@@ -39,7 +39,8 @@ export function proxyBlobs(ctx: ProxyContext) {
       }
       // The upstream vouches that this repository has the blob: bytes another repository
       // brought are linked here instead of fetched again.
-      const linked = await local.uploads.mount(name, digest.value, null);
+      // A link that cannot be made (read-only mode) only means a download.
+      const linked = await local.uploads.mount(name, digest.value, null).catch(() => undefined);
       const result = linked ? "hit" : "miss";
       ctx.report(route, name, digest.value, result, performance.now() - started);
       return linked ? await local.blobs.size(name, digest) ?? length : length;

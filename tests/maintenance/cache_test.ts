@@ -45,6 +45,8 @@ const has = async (driver: StorageDriver, data: Uint8Array) =>
 async function setup() {
   const driver = oldDriver();
   const store = createStore({ driver, recordPulls: true });
+  // Pulls have been recorded for a week (`_pulls/_since`): older ones are known not to exist.
+  await flushPulls(store.state, Date.now() - 7 * DAY);
   const shared = randomBytes(50_000, 1);
   const images = [0, 1, 2].map((i) => buildImage([randomBytes(100_000, 10 + i)], 10 + i));
   await cache(store, "up/lib/a", images[0], "v1");
@@ -141,4 +143,14 @@ Deno.test("cache gc: without limits the cache is ordinary content", async () => 
   const report = await runGc(store.state, { grace: 0, untagged: false });
   assertEquals(report.evicted, undefined);
   assert(await store.manifests.get("up/lib/b", { tag: "v1" }));
+});
+
+Deno.test("cache gc: nothing counts as unpulled for longer than pulls have been recorded", async () => {
+  const driver = oldDriver();
+  const store = createStore({ driver, recordPulls: true });
+  await flushPulls(store.state, Date.now() - 2 * HOUR); // recording began two hours ago
+  const image = buildImage([randomBytes(1000, 30)], 30);
+  await cache(store, "up/lib/old", image, "v1"); // written "a week ago", never pulled
+  assertEquals((await gc(store, { maxAge: DAY })).evicted?.manifests, 0);
+  assertEquals((await gc(store, { maxAge: HOUR })).evicted?.manifests, 1);
 });

@@ -86,6 +86,13 @@ const SAMPLES: Record<string, { value: string | true; with?: string[] }> = {
   "notify-config": { value: "notify.json" },
   "audit-log": { value: "/var/log/registry-audit.log" },
   "traceparent": { value: true },
+  "proxy-config": { value: "mirror.json" },
+  "proxy": { value: "hub=https://registry-1.docker.io" },
+  "proxy-max-age": { value: "30d", with: ["--proxy", "hub=https://x.io", "--gc-interval", "1h"] },
+  "proxy-max-bytes": {
+    value: "200G",
+    with: ["--proxy", "hub=https://x.io", "--gc-interval", "1h"],
+  },
 };
 
 function withFile(args: string[], text: string, env: Record<string, string> = {}): ParsedCommand {
@@ -273,4 +280,11 @@ Deno.test("main: config check exits 0 or 1; a bad file stops the start with one 
   assertEquals(start.stderr.trim().split("\n"), [
     `error: ${bad}:3:5: retention #1: a rule needs "repositories" (globs such as team/** or "**")`,
   ]);
+});
+
+Deno.test("config file: a repeatable flag (proxy) takes a list", () => {
+  const config = configOf(
+    withFile([], "proxy:\n  - hub=https://registry-1.docker.io\n  - ghcr=https://ghcr.io\n"),
+  );
+  assertEquals(config.proxy, ["hub=https://registry-1.docker.io", "ghcr=https://ghcr.io"]);
 });

@@ -4,7 +4,7 @@
 import { parseDigest } from "../../src/grammar.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
 import type { PutOptions, StorageDriver } from "../../src/storage/driver.ts";
-import { pullsPath } from "../../src/storage/paths.ts";
+import { pullsPath, pullsSincePath } from "../../src/storage/paths.ts";
 import { flushPulls, lastPulls, prunePulls, recordPull } from "../../src/store/pulls.ts";
 import { createStore } from "../../src/store/store.ts";
 import {
@@ -44,7 +44,8 @@ Deno.test("pulls: recorded in memory, one write per repository per flush", async
     manifests: { [D1.value]: 1099 },
   });
   assertEquals(await flushPulls(store.state), 2);
-  assertEquals(driver.puts.sort(), [pullsPath("a/app"), pullsPath("b/app")]);
+  // And, once, when recording began (`_pulls/_since`).
+  assertEquals(driver.puts.sort(), [pullsSincePath, pullsPath("a/app"), pullsPath("b/app")]);
   assertEquals(await flushPulls(store.state), 0, "nothing pending");
 
   // Later flushes merge; the latest time wins, an older one does not win back.
@@ -118,5 +119,5 @@ Deno.test("pulls: pruning drops the times of what is gone", async () => {
     manifests: { [D2.value]: 200 },
   });
   await prunePulls(store.state, "a", { tags: new Set(), manifests: new Set() });
-  assertEquals(await driver.list("_pulls"), []);
+  assertEquals(await driver.list("_pulls"), ["_since"], "a's record is gone");
 });
