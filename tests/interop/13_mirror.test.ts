@@ -1,4 +1,4 @@
-// Case 12 (issue 13): one mirror process in front of three upstreams — Simple Registry with token
+// Case 13 (issue 13): one mirror process in front of three upstreams — Simple Registry with token
 // auth (Docker Hub's flow), CNCF distribution with htpasswd, and a registry that dies mid-test —
 // pulled through by containerd (`ns=` from a `_default` hosts.toml), podman (a path prefix in
 // registries.conf) and skopeo (by digest). Upstream requests are counted in the upstreams' logs.
@@ -34,8 +34,8 @@ const HOST_C = "registry-c.test";
 const TTL_C_MS = 5000;
 
 Deno.test({
-  name: "interop 12 [simple/fs]: a mirror of three upstreams for containerd, podman and skopeo",
-  ignore: skipUnless("interop 12", CLIENTS, { registry: false }),
+  name: "interop 13 [simple/fs]: a mirror of three upstreams for containerd, podman and skopeo",
+  ignore: skipUnless("interop 13", CLIENTS, { registry: false }),
   fn: async (t) => {
     await using s = await Session.open(t, CLIENTS, { registry: false });
     const users = `${s.dir}/htpasswd`;
