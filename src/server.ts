@@ -217,6 +217,7 @@ export async function startServer(
   warnIdleRetention(policies.current().retention.length, config.gcInterval);
 
   const parts: ReloadPart[] = [
+    ops.reloadPart,
     {
       name: "policies",
       prepare(next) {

@@ -3,6 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { inspect, isDeepStrictEqual } from "node:util";
+import type { Config } from "../src/config.ts";
 import { type RunningServer, startServer } from "../src/server.ts";
 import type { RedisSettings } from "../src/redis/shared.ts";
 import type { Authorizer } from "../src/auth/types.ts";
@@ -259,6 +260,8 @@ interface ServerOptions {
   sections?: Sections;
   /** Metrics, health, events, audit log, tracing (src/ops/ops.ts). */
   ops?: OpsSettings;
+  /** Reloads: the settings it starts with and what a reload reads (src/settings/reload.ts). */
+  settings?: { initial: Config; load: () => Promise<Config> };
   /** --redis (tests/redis_helpers.ts starts one). */
   redis?: RedisSettings;
   /** --s3-redirect. */
@@ -286,6 +289,7 @@ export async function withServer(
     readOnly: options.readOnly,
     sections: options.sections,
     ops: options.ops,
+    settings: options.settings,
     redis: options.redis,
     s3Redirect: options.s3Redirect,
     auth: options.auth,

@@ -13,7 +13,8 @@ import { instrumentDriver, instrumentStore, requestMetrics } from "./instrument.
 import { takeInventory } from "./inventory.ts";
 import { createMetrics, type GcOutcome } from "./metrics.ts";
 import { createNotifier } from "./events/notifier.ts";
-import { type NotifySettings, notifySettings } from "./events/settings.ts";
+import { DEFAULTS, type NotifySettings, notifySettings } from "./events/settings.ts";
+import type { ReloadPart } from "../settings/reload.ts";
 import type { Config } from "../config.ts";
 import { traceTap } from "./trace.ts";
 
@@ -43,7 +44,7 @@ export interface OpsSettings {
 export async function opsSettings(
   config: Pick<
     Config,
-    "metrics" | "metricsAddr" | "notify" | "notifyConfig" | "auditLog" | "traceparent"
+    "metrics" | "metricsAddr" | "notify" | "notifyConfig" | "auditLog" | "traceparent" | "sections"
   >,
 ): Promise<OpsSettings> {
   const path = config.notifyConfig;
@@ -53,6 +54,7 @@ export async function opsSettings(
   const notify = notifySettings(
     config.notify,
     path === undefined ? undefined : { path, text: text! },
+    config.sections.notifications,
   );
   return {
     metrics: config.metrics,
@@ -74,6 +76,8 @@ export interface RunningOps {
   metricsUrl?: string;
   /** Hears each online GC pass's outcome. */
   gcFinished(outcome: GcOutcome | "failed"): void;
+  /** A reload's part: the notification endpoints the new settings name (src/settings/reload.ts). */
+  reloadPart: ReloadPart;
   /** Readiness turns 503 from now on. */
   stopping(): void;
   stop(): Promise<void>;
@@ -94,18 +98,17 @@ export async function startOps(
   const store = metrics
     ? instrumentStore(openStore(instrumentDriver(driver, metrics, () => health.suspect())), metrics)
     : openStore(driver);
-  const notifier = settings.notify?.endpoints.length
-    ? createNotifier({
-      driver: store.state.driver,
-      settings: settings.notify,
-      metrics,
-      sharedStorage,
-    })
-    : undefined;
+  // Always there, so that a reload may add endpoints; with none it only reads a list per request.
+  const notifier = createNotifier({
+    driver: store.state.driver,
+    settings: settings.notify ?? { endpoints: [], maxPending: DEFAULTS.maxPending },
+    metrics,
+    sharedStorage,
+  });
   const audit = settings.auditLog === undefined ? undefined : await openAuditLog(settings.auditLog);
   const taps: Tap[] = [
     ...settings.traceparent ? [traceTap()] : [],
-    ...notifier ? [notifier.tap] : [],
+    notifier.tap,
     ...metrics ? [requestMetrics(metrics)] : [],
     accessLog(),
     ...audit ? [audit] : [],
@@ -140,7 +143,7 @@ export async function startOps(
     taps,
     routes,
     async start(port) {
-      notifier?.start({ addr: `${Deno.hostname()}:${port}` });
+      notifier.start({ addr: `${Deno.hostname()}:${port}` });
       if (settings.metricsAddr && metrics) {
         const listening = Promise.withResolvers<Deno.NetAddr>();
         listener = Deno.serve({
@@ -154,6 +157,12 @@ export async function startOps(
         log.info("metrics listening", { "url.full": `${running.metricsUrl}/metrics` });
       }
     },
+    reloadPart: {
+      name: "notifications",
+      async prepare(next) {
+        return notifier.prepare((await opsSettings(next)).notify!);
+      },
+    },
     gcFinished(outcome) {
       metrics?.gcRun(outcome);
       if (outcome !== "failed" && !outcome.dryRun && countedAt > 0) countStore();
@@ -162,7 +171,7 @@ export async function startOps(
     async stop() {
       health.stopping();
       inventoryStop.abort();
-      await Promise.all([health.stop(), notifier?.stop(), inventory, listener?.shutdown()]);
+      await Promise.all([health.stop(), notifier.stop(), inventory, listener?.shutdown()]);
       await audit?.close();
     },
   };

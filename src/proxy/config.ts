@@ -51,14 +51,17 @@ export interface LoadDeps {
 }
 
 /**
- * The upstreams of `--proxy-config FILE` and every `--proxy NAME=URL`, checked together (names,
- * prefixes, namespaces unique; one default at most). Throws an Error of one line naming the field.
+ * The upstreams of the config file's `upstreams:` section, `--proxy-config FILE` and every
+ * `--proxy NAME=URL`, checked together (names, prefixes, namespaces unique; one default at most).
+ * Throws an Error of one line naming the field.
  */
 export async function loadUpstreams(
-  settings: { proxyConfig?: string; proxy: string[] },
+  settings: { proxyConfig?: string; proxy: string[]; sections?: { upstreams?: UpstreamEntry[] } },
   deps: LoadDeps,
 ): Promise<Upstream[]> {
   const upstreams: Upstream[] = [];
+  const section = settings.sections?.upstreams;
+  if (section) upstreams.push(...await resolveUpstreams(section, deps));
   if (settings.proxyConfig !== undefined) {
     const file = settings.proxyConfig;
     let text: string;
@@ -112,11 +115,27 @@ export async function parseProxyConfig(text: string, deps: LoadDeps): Promise<Up
   for (const key of Object.keys(raw)) {
     if (key !== "upstreams") throw new Error(`unknown field "${key}" (expected "upstreams")`);
   }
-  if (!Array.isArray(raw.upstreams) || raw.upstreams.length === 0) {
+  return await resolveUpstreams(checkUpstreamEntries(raw.upstreams), deps);
+}
+
+/** An upstream as configured, checked in every field; its password may still be in a file. */
+export interface UpstreamEntry {
+  raw: RawUpstream;
+  passwordFile?: string;
+  /** Where it stands, for errors: `upstreams[0]`. */
+  where: string;
+}
+
+/**
+ * A list of upstreams (the JSON file's `"upstreams"`, or the config file's `upstreams:` section,
+ * with the same keys), checked in every field; a `passwordFile` is read later, at load
+ * (`resolveUpstreams`). Throws an Error naming the field.
+ */
+export function checkUpstreamEntries(list: unknown): UpstreamEntry[] {
+  if (!Array.isArray(list) || list.length === 0) {
     throw new Error(`"upstreams" must be a non-empty list`);
   }
-  const upstreams: Upstream[] = [];
-  for (const [index, entry] of raw.upstreams.entries()) {
+  return list.map((entry, index) => {
     const where = `upstreams[${index}]`;
     if (!isObject(entry)) throw new Error(`${where} must be an object`);
     for (const key of Object.keys(entry)) {
@@ -132,22 +151,10 @@ export async function parseProxyConfig(text: string, deps: LoadDeps): Promise<Up
       }
       return value as string | undefined;
     };
-    let password = string("password");
+    const password = string("password");
     const passwordFile = string("passwordFile");
     if (password !== undefined && passwordFile !== undefined) {
       throw new Error(`${where}: give "password" or "passwordFile", not both`);
-    }
-    if (passwordFile !== undefined) {
-      try {
-        password = (await deps.readTextFile(passwordFile)).replace(/\r?\n$/, "");
-      } catch (error) {
-        const reason = error instanceof Deno.errors.NotFound
-          ? "no such file"
-          : (error as Error).message;
-        throw new Error(`${field("passwordFile")} ${passwordFile}: ${reason}`);
-      }
-    } else if (password !== undefined) {
-      password = expandEnv(password, deps.env, field("password"));
     }
     const namespaces = entry.namespaces;
     if (
@@ -164,7 +171,7 @@ export async function parseProxyConfig(text: string, deps: LoadDeps): Promise<Up
     const url = string("url");
     if (name === undefined) throw new Error(`${field("name")} is required`);
     if (url === undefined) throw new Error(`${field("url")} is required`);
-    upstreams.push(upstream({
+    const raw: RawUpstream = {
       name,
       url,
       prefix: string("prefix"),
@@ -173,7 +180,34 @@ export async function parseProxyConfig(text: string, deps: LoadDeps): Promise<Up
       username: string("username"),
       password,
       default: isDefault,
-    }, `${where}.`));
+    };
+    // Every other field is checked now; a password file's content stands in for its name.
+    upstream({ ...raw, password: passwordFile ?? password }, `${where}.`);
+    return { raw, passwordFile, where };
+  });
+}
+
+/** The upstreams of checked entries: password files read, `${VAR}` in passwords expanded. */
+export async function resolveUpstreams(
+  entries: UpstreamEntry[],
+  deps: LoadDeps,
+): Promise<Upstream[]> {
+  const upstreams: Upstream[] = [];
+  for (const { raw, passwordFile, where } of entries) {
+    let password = raw.password;
+    if (passwordFile !== undefined) {
+      try {
+        password = (await deps.readTextFile(passwordFile)).replace(/\r?\n$/, "");
+      } catch (error) {
+        const reason = error instanceof Deno.errors.NotFound
+          ? "no such file"
+          : (error as Error).message;
+        throw new Error(`${where}.passwordFile ${passwordFile}: ${reason}`);
+      }
+    } else if (password !== undefined) {
+      password = expandEnv(password, deps.env, `${where}.password`);
+    }
+    upstreams.push(upstream({ ...raw, password }, `${where}.`));
   }
   return upstreams;
 }

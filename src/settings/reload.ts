@@ -32,7 +32,13 @@ export interface ReloadOutcome {
 }
 
 /** The Config fields a reload applies; every other change waits for a restart. */
-const RELOADED_FIELDS = new Set<keyof Config>(["readOnly", "accessPolicy", "configFile"]);
+const RELOADED_FIELDS = new Set<keyof Config>([
+  "readOnly",
+  "accessPolicy",
+  "configFile",
+  "notify",
+  "notifyConfig",
+]);
 const RELOADED_SECTIONS = new Set<string>(SECTIONS.filter((s) => s.reloadable).map((s) => s.key));
 
 export function createReloader(options: {

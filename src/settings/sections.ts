@@ -4,6 +4,18 @@
 import { type Policy, policyFrom } from "../auth/policy.ts";
 import { parseImmutable, parseQuotas, parseRetention } from "../policy/rules.ts";
 import type { Problems } from "./fields.ts";
+import { checkUpstreamEntries, type UpstreamEntry } from "../proxy/config.ts";
+import { type NotifyValue, notifyValue } from "../ops/events/settings.ts";
+
+/** A parser that throws one Error for the whole value: the problem stands at the section's key. */
+const whole = <T>(parse: (value: unknown) => T) => (value: unknown, problems: Problems) => {
+  try {
+    return parse(value);
+  } catch (error) {
+    problems.add([], (error as Error).message);
+    return undefined;
+  }
+};
 
 /**
  * One top-level key of the config file that is more than a flag's value: a feature's rules or
@@ -31,14 +43,7 @@ export const SECTIONS = [
     key: "access-policy",
     reloadable: true,
     help: "the access policy inline (or a file path, as --access-policy)",
-    parse(value, problems): Policy | undefined {
-      try {
-        return policyFrom(value);
-      } catch (error) {
-        problems.add([], (error as Error).message);
-        return undefined;
-      }
-    },
+    parse: whole((value): Policy => policyFrom(value)),
   }),
   section({
     key: "retention",
@@ -57,6 +62,18 @@ export const SECTIONS = [
     reloadable: true,
     help: "stored bytes allowed per repository pattern",
     parse: parseQuotas,
+  }),
+  section({
+    key: "upstreams",
+    reloadable: false,
+    help: "registries mirrored as a pull-through cache (the keys of --proxy-config's upstreams)",
+    parse: whole((value): UpstreamEntry[] => checkUpstreamEntries(value)),
+  }),
+  section({
+    key: "notifications",
+    reloadable: true,
+    help: "webhook endpoints (the keys of --notify-config: endpoints, maxPending)",
+    parse: whole((value): NotifyValue => notifyValue(value, "notifications")),
   }),
 ] as const;
 

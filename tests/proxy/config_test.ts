@@ -2,12 +2,13 @@
 // and one-line errors that name the field.
 
 import {
+  checkUpstreamEntries,
   DEFAULT_TTL,
   loadUpstreams,
   parseProxyFlag,
   type Upstream,
 } from "../../src/proxy/config.ts";
-import { assert, assertEquals, assertMatch, assertRejects } from "../helpers.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "../helpers.ts";
 
 const files: Record<string, string> = {};
 const deps = {
@@ -187,4 +188,21 @@ Deno.test("proxy config: a bad --proxy is one line", () => {
     }
     assert(message !== "" && !message.includes("\n"), `${flag}: ${message}`);
   }
+});
+
+Deno.test("proxy config: the config file's upstreams section, its password file read at load", async () => {
+  files["/hub.pw"] = "from-file\n";
+  const section = checkUpstreamEntries([
+    { name: "hub", url: "https://registry-1.docker.io", username: "me", passwordFile: "/hub.pw" },
+  ]);
+  const [hub, other] = await loadUpstreams({
+    proxy: ["other=http://127.0.0.1:5001"],
+    sections: { upstreams: section },
+  }, deps);
+  assertEquals([hub.name, hub.password, other.name], ["hub", "from-file", "other"]);
+  // Checked when the file is read, before any password file is.
+  const bad = assertThrows(() =>
+    checkUpstreamEntries([{ name: "x", url: "https://x", ttl: "soon" }])
+  );
+  assertMatch(bad.message, /upstreams\[0\]\.ttl/);
 });

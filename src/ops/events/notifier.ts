@@ -8,7 +8,7 @@ import { EVENTS } from "../../storage/paths.ts";
 import type { Metrics } from "../metrics.ts";
 import { eventsOf, type EventSource } from "./event.ts";
 import { createOutbox, type Outbox } from "./outbox.ts";
-import { type NotifySettings, wants } from "./settings.ts";
+import { type EndpointSettings, type NotifySettings, wants } from "./settings.ts";
 
 export interface Notifier {
   /**
@@ -18,6 +18,12 @@ export interface Notifier {
   tap: Tap;
   /** Starts delivery; `source` names this node in every event. */
   start(source: Omit<EventSource, "instanceID">): void;
+  /**
+   * Endpoints anew (a reload): resolves to the switch that puts them in force. An endpoint whose
+   * settings did not change keeps its outbox as it runs; a changed one takes over its outbox's
+   * stored events once the old delivery has stopped; a removed one's events stay stored.
+   */
+  prepare(settings: NotifySettings): () => void;
   stop(): Promise<void>;
 }
 
@@ -33,27 +39,48 @@ export interface NotifierOptions {
 /** How often outboxes are re-listed on shared storage (ms). */
 const RELIST_EVERY = 30_000;
 
+interface Running {
+  endpoint: EndpointSettings;
+  /** Its settings as text: an endpoint whose text is unchanged keeps its outbox on a reload. */
+  key: string;
+  outbox: Outbox;
+}
+
 export function createNotifier(options: NotifierOptions): Notifier {
-  const { driver, settings, metrics } = options;
+  const { driver, metrics } = options;
   const instanceID = crypto.randomUUID();
   const instance = instanceID.replaceAll("-", "").slice(0, 8);
   let source: EventSource = { addr: "", instanceID };
-  const outboxes: { endpoint: NotifySettings["endpoints"][number]; outbox: Outbox }[] = settings
-    .endpoints.map((endpoint) => ({
+  let started = false;
+  const open = (endpoint: EndpointSettings, maxPending: number): Running => ({
+    endpoint,
+    key: settingsKey(endpoint, maxPending),
+    outbox: createOutbox({
+      driver,
       endpoint,
-      outbox: createOutbox({
-        driver,
-        endpoint,
-        metrics,
-        maxPending: settings.maxPending,
-        relistEvery: options.sharedStorage ? RELIST_EVERY : 0,
-        instance,
-      }),
-    }));
+      metrics,
+      maxPending,
+      relistEvery: options.sharedStorage ? RELIST_EVERY : 0,
+      instance,
+    }),
+  });
+  let settings = options.settings;
+  let running = settings.endpoints.map((endpoint) => open(endpoint, settings.maxPending));
+  const announce = () => {
+    if (settings.endpoints.length === 0) return;
+    warnOrphans(driver, new Set(settings.endpoints.map((e) => e.name)));
+    log.info("notifications on", {
+      "events.endpoints": settings.endpoints.map((e) => `${e.name} ${withoutSecrets(e.url)}`)
+        .join(", "),
+      "events.max_pending": settings.maxPending,
+    });
+  };
   return {
     tap: {
       async beforeAnswer(exchange, response) {
-        if (response.status >= 300 || !exchange.ctx) return;
+        // Read once: a reload between here and the write does not split one request's events.
+        const outboxes = running;
+        if (outboxes.length === 0 || response.status >= 300 || !exchange.ctx) return;
         const events = await eventsOf(exchange, response, source);
         if (events.length === 0) return;
         await Promise.all(
@@ -65,18 +92,48 @@ export function createNotifier(options: NotifierOptions): Notifier {
     },
     start(node) {
       source = { ...node, instanceID };
-      for (const { outbox } of outboxes) outbox.start();
-      warnOrphans(driver, new Set(settings.endpoints.map((e) => e.name)));
-      log.info("notifications on", {
-        "events.endpoints": settings.endpoints.map((e) => `${e.name} ${withoutSecrets(e.url)}`)
-          .join(", "),
-        "events.max_pending": settings.maxPending,
+      started = true;
+      for (const { outbox } of running) outbox.start();
+      announce();
+    },
+    prepare(next) {
+      const previous = new Map(running.map((entry) => [entry.endpoint.name, entry]));
+      const entries = next.endpoints.map((endpoint) => {
+        const kept = previous.get(endpoint.name);
+        return kept?.key === settingsKey(endpoint, next.maxPending)
+          ? kept
+          : open(endpoint, next.maxPending);
       });
+      return () => {
+        const gone = running.filter((old) => !entries.includes(old));
+        settings = next;
+        running = entries;
+        if (!started) return;
+        // One delivery per outbox folder at a time: a new one starts once the old has stopped.
+        const stopping = new Map(gone.map((old) => [old.endpoint.name, old.outbox.stop()]));
+        for (const entry of entries) {
+          if (previous.get(entry.endpoint.name) === entry) continue;
+          const before = stopping.get(entry.endpoint.name) ?? Promise.resolve();
+          before.then(() => {
+            if (running.includes(entry)) entry.outbox.start();
+          });
+        }
+        announce();
+      };
     },
     async stop() {
-      await Promise.all(outboxes.map(({ outbox }) => outbox.stop()));
+      await Promise.all(running.map(({ outbox }) => outbox.stop()));
     },
   };
+}
+
+/** An endpoint's settings (and the outbox bound) as comparable text; filters hold Sets and RegExps. */
+function settingsKey(endpoint: EndpointSettings, maxPending: number): string {
+  return JSON.stringify({ endpoint, maxPending }, (_key, value) => {
+    if (value instanceof Set) return [...value];
+    if (value instanceof RegExp) return String(value);
+    return value;
+  });
 }
 
 /** Outboxes of endpoints no longer configured are kept (rename one back to deliver them). */

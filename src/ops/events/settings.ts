@@ -79,39 +79,53 @@ export function endpointForUrl(url: string): EndpointSettings {
   };
 }
 
+/** A `--notify-config` file's content, or the config file's `notifications:` section. */
+export interface NotifyValue {
+  endpoints: EndpointSettings[];
+  maxPending?: number;
+}
+
+/** Checks `{"endpoints": [...], "maxPending"?}`; throws an Error naming `where` and the key. */
+export function notifyValue(value: unknown, where: string): NotifyValue {
+  const root = object(value, where);
+  known(root, ["endpoints", "maxPending"], where);
+  const out: NotifyValue = { endpoints: [] };
+  if (root.maxPending !== undefined) {
+    out.maxPending = positiveInteger(root.maxPending, `${where}: "maxPending"`);
+    if (out.maxPending < MAX_BATCH) {
+      throw new Error(`${where}: "maxPending" must be at least ${MAX_BATCH}`);
+    }
+  }
+  if (root.endpoints !== undefined) {
+    if (!Array.isArray(root.endpoints)) throw new Error(`${where}: "endpoints" must be a list`);
+    out.endpoints = root.endpoints.map((entry, i) =>
+      parseEndpoint(entry, `${where}: endpoints[${i}]`)
+    );
+  }
+  return out;
+}
+
 /**
- * The endpoints of `--notify` URLs and of a `--notify-config` file's text. Throws an Error whose
- * message names the file and the offending key.
+ * The endpoints of `--notify` URLs, of a `--notify-config` file's text and of the config file's
+ * `notifications:` section, together. Throws an Error whose message names the file and the key.
  */
 export function notifySettings(
   urls: string[],
   config?: { path: string; text: string },
+  section?: NotifyValue,
 ): NotifySettings {
-  const endpoints = urls.map(endpointForUrl);
-  let maxPending: number = DEFAULTS.maxPending;
+  const values: NotifyValue[] = [{ endpoints: urls.map(endpointForUrl) }];
   if (config) {
-    const where = config.path;
     let value: unknown;
     try {
       value = JSON.parse(config.text);
     } catch (error) {
-      throw new Error(`${where}: not JSON: ${(error as Error).message}`);
+      throw new Error(`${config.path}: not JSON: ${(error as Error).message}`);
     }
-    const root = object(value, where);
-    known(root, ["endpoints", "maxPending"], where);
-    if (root.maxPending !== undefined) {
-      maxPending = positiveInteger(root.maxPending, `${where}: "maxPending"`);
-      if (maxPending < MAX_BATCH) {
-        throw new Error(`${where}: "maxPending" must be at least ${MAX_BATCH}`);
-      }
-    }
-    if (root.endpoints !== undefined) {
-      if (!Array.isArray(root.endpoints)) throw new Error(`${where}: "endpoints" must be a list`);
-      root.endpoints.forEach((entry, i) =>
-        endpoints.push(parseEndpoint(entry, `${where}: endpoints[${i}]`))
-      );
-    }
+    values.push(notifyValue(value, config.path));
   }
+  if (section) values.push(section);
+  const endpoints = values.flatMap((value) => value.endpoints);
   const names = new Set<string>();
   for (const endpoint of endpoints) {
     if (names.has(endpoint.name)) {
@@ -119,7 +133,8 @@ export function notifySettings(
     }
     names.add(endpoint.name);
   }
-  return { endpoints, maxPending };
+  const bounds = values.map((value) => value.maxPending).filter((n) => n !== undefined);
+  return { endpoints, maxPending: bounds.at(-1) ?? DEFAULTS.maxPending };
 }
 
 function parseEndpoint(value: unknown, where: string): EndpointSettings {
