@@ -10,6 +10,7 @@ import { runMaintenance } from "./src/maintenance/commands.ts";
 import { loadCommand } from "./src/settings/load.ts";
 import { opsSettings } from "./src/ops/ops.ts";
 import { loadUpstreams } from "./src/proxy/config.ts";
+import { cacheLimits } from "./src/proxy/mirror.ts";
 
 const readText = (path: string) => Deno.readTextFile(path);
 const command = await loadCommand(Deno.args, Deno.env.toObject(), readText);
@@ -62,7 +63,10 @@ if (command.kind === "gc" || command.kind === "fsck") {
     createDriver(config),
     storageIdentity(config),
     console.log,
-    mirror,
+    // A mirror's cache limits apply to an offline pass too (its upstreams say what is cache).
+    mirror && (mirror.maxAge !== undefined || mirror.maxBytes !== undefined)
+      ? cacheLimits(mirror)
+      : undefined,
   )
     .catch(fail);
   await flushLogs();

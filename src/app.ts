@@ -91,10 +91,10 @@ async function dispatch(
 ): Promise<Response> {
   const { request } = exchange;
   if (!match) throw new RegistryError("UNSUPPORTED", "no such endpoint", { status: 404 });
-  exchange.route = match.route;
   const head = request.method === "HEAD";
   const method = (head ? "GET" : request.method) as keyof typeof match.route.methods;
   const endpoint = match.route.methods[method];
+  exchange.route = { spec: match.route.spec, action: endpoint?.action };
   if (!endpoint) {
     throw new RegistryError("UNSUPPORTED", `${request.method} is not allowed here`, {
       status: 405,

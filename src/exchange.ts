@@ -1,8 +1,8 @@
 // Owns what the app tells the features that watch requests: the exchange and the tap's hooks.
 // No spec section: the seam metrics, events, access and audit logs and tracing hook into (src/ops).
 
+import type { Action } from "./auth/types.ts";
 import type { Context } from "./http.ts";
-import type { Route } from "./routes.ts";
 
 /** One request as the app saw it: what access logs, metrics, audit logs and events read. */
 export interface Exchange {
@@ -17,8 +17,9 @@ export interface Exchange {
   started: number;
   /** The client's address: the peer, or behind --trusted-proxies the X-Forwarded-For hop. */
   client?: string;
-  /** The route that matched (its `spec` is a bounded label, never the raw path). */
-  route?: Route;
+  /** The route that matched: its `spec` id (a bounded label, never the raw path) and the action
+   * this request's method asks for (absent for a method the route does not allow). */
+  route?: { spec: string; action?: Action };
   /** The handler's context once a route matched: params, and `access` (the user) once authorized. */
   ctx?: Context;
   /** The code of an error answer. */

@@ -217,7 +217,7 @@ export async function startServer(
   warnIdleRetention(policies.current().retention.length, config.gcInterval);
 
   const parts: ReloadPart[] = [
-    ops.reloadPart,
+    { name: "notifications", prepare: (next) => ops.prepareNotifications(next) },
     {
       name: "policies",
       prepare(next) {

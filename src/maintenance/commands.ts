@@ -6,10 +6,10 @@ import type { StorageDriver } from "../storage/driver.ts";
 import { createStore, type Store } from "../store/store.ts";
 import { connectCoordination } from "../redis/shared.ts";
 import { policiesFrom } from "../policy/policies.ts";
+import type { CacheLimits } from "./cache.ts";
 import { describeFsckReport, runFsck } from "./fsck.ts";
 import { describeGcReport, runGc } from "./gc.ts";
 import { applyRetention } from "./retention.ts";
-import { cacheLimits, type MirrorSettings } from "../proxy/mirror.ts";
 
 export type MaintenanceCommand = Extract<ParsedCommand, { kind: "gc" | "fsck" }>;
 
@@ -22,7 +22,8 @@ export async function runMaintenance(
   driver: StorageDriver,
   storage = "",
   print: (line: string) => void = console.log,
-  mirror?: MirrorSettings,
+  /** A mirror's cache and its limits: they apply to an offline pass too. */
+  cache?: CacheLimits,
 ): Promise<number> {
   if (driver.kind === "memory") {
     print(`error: ${command.kind} needs persistent storage (--storage fs or s3)`);
@@ -41,7 +42,7 @@ export async function runMaintenance(
   const coordination = config.redis && await connectCoordination({ ...config.redis, storage });
   try {
     const store = createStore({ driver, sharedStorage: true, coordination });
-    return await run(command, store, print, mirror);
+    return await run(command, store, print, cache);
   } finally {
     await coordination?.close();
   }
@@ -51,7 +52,7 @@ async function run(
   command: MaintenanceCommand,
   store: Store,
   print: (line: string) => void,
-  mirror: MirrorSettings | undefined,
+  cache: CacheLimits | undefined,
 ): Promise<number> {
   const { config } = command;
   const policies = policiesFrom(config);
@@ -66,10 +67,7 @@ async function run(
       retention: policies.retention.length === 0
         ? undefined
         : (repositories, context) => applyRetention(store, policies, repositories, context),
-      // A mirror's cache limits apply to an offline pass too (its upstreams say what is cache).
-      cache: mirror && (mirror.maxAge !== undefined || mirror.maxBytes !== undefined)
-        ? cacheLimits(mirror)
-        : undefined,
+      cache,
     });
     print(describeGcReport(report));
     return 0;

@@ -2,7 +2,6 @@
 // No spec section: stable dotted keys (ECS-like) an operator can search and alert on.
 
 import type { Exchange, Tap } from "../exchange.ts";
-import type { Route } from "../routes.ts";
 import { bodyBytesRead } from "../http.ts";
 import { batchedWrites, log } from "../log.ts";
 
@@ -20,12 +19,6 @@ export function sentBytes(exchange: Exchange, response: Response): number | unde
 
 /** The user a request was authorized as, or `anonymous`. */
 export const userOf = (exchange: Exchange): string => exchange.ctx?.access?.user ?? "anonymous";
-
-/** The route's action for this request's method (HEAD is GET's). */
-function actionOf(exchange: Exchange): string | undefined {
-  const method = exchange.request.method === "HEAD" ? "GET" : exchange.request.method;
-  return exchange.route?.methods[method as keyof Route["methods"]]?.action;
-}
 
 /**
  * One line per request once it is answered. The request body's size is what was read of it
@@ -74,7 +67,7 @@ export async function openAuditLog(path: string): Promise<AuditLog> {
   return {
     answered(exchange, response) {
       const { request, ctx } = exchange;
-      const action = actionOf(exchange);
+      const action = exchange.route?.action;
       if (!ctx || (action !== "push" && action !== "delete")) return;
       const { url } = ctx;
       if (request.method === "GET" || request.method === "HEAD") return;

@@ -14,7 +14,6 @@ import { takeInventory } from "./inventory.ts";
 import { createMetrics, type GcOutcome } from "./metrics.ts";
 import { createNotifier } from "./events/notifier.ts";
 import { DEFAULTS, type NotifySettings, notifySettings } from "./events/settings.ts";
-import type { ReloadPart } from "../settings/reload.ts";
 import type { Config } from "../config.ts";
 import { traceTap } from "./trace.ts";
 
@@ -76,8 +75,8 @@ export interface RunningOps {
   metricsUrl?: string;
   /** Hears each online GC pass's outcome. */
   gcFinished(outcome: GcOutcome | "failed"): void;
-  /** A reload's part: the notification endpoints the new settings name (src/settings/reload.ts). */
-  reloadPart: ReloadPart;
+  /** For a reload: the notification endpoints `next` names, and the switch to them. */
+  prepareNotifications(next: Config): Promise<() => void>;
   /** Readiness turns 503 from now on. */
   stopping(): void;
   stop(): Promise<void>;
@@ -157,11 +156,8 @@ export async function startOps(
         log.info("metrics listening", { "url.full": `${running.metricsUrl}/metrics` });
       }
     },
-    reloadPart: {
-      name: "notifications",
-      async prepare(next) {
-        return notifier.prepare((await opsSettings(next)).notify!);
-      },
+    async prepareNotifications(next) {
+      return notifier.prepare((await opsSettings(next)).notify!);
     },
     gcFinished(outcome) {
       metrics?.gcRun(outcome);

@@ -1,7 +1,6 @@
 // Owns the policies in force: read-only mode and the rule lists, swapped whole by a reload.
 // Readers take `current()` once per operation, so a reload never mixes old and new rules.
 
-import type { Sections } from "../settings/sections.ts";
 import type { ImmutableRule, QuotaRule, RetentionRule } from "./rules.ts";
 
 export interface Policies {
@@ -14,7 +13,11 @@ export interface Policies {
 /** The settings the policies come from: `--read-only` and the config file's sections. */
 export interface PolicySettings {
   readOnly?: boolean;
-  sections?: Sections;
+  sections?: {
+    retention?: RetentionRule[];
+    "immutable-tags"?: ImmutableRule[];
+    quotas?: QuotaRule[];
+  };
 }
 
 export function policiesFrom(settings: PolicySettings): Policies {

@@ -12,7 +12,7 @@ import {
   type Problems,
   regexps,
   size,
-} from "../settings/fields.ts";
+} from "../fields.ts";
 
 /** What every rule starts with: which repositories it covers, and its place for messages. */
 export interface RuleBase {

@@ -3,7 +3,7 @@
 
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { type FileSettings, type Flag, FLAGS, inFile } from "../config.ts";
-import { createProblems, describe, type Path } from "./fields.ts";
+import { createProblems, describe, type Path } from "../fields.ts";
 import { findSection, SECTION_KEYS, type Sections } from "./sections.ts";
 
 export interface ReadFile {

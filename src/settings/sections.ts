@@ -3,7 +3,7 @@
 
 import { type Policy, policyFrom } from "../auth/policy.ts";
 import { parseImmutable, parseQuotas, parseRetention } from "../policy/rules.ts";
-import type { Problems } from "./fields.ts";
+import type { Problems } from "../fields.ts";
 import { checkUpstreamEntries, type UpstreamEntry } from "../proxy/config.ts";
 import { type NotifyValue, notifyValue } from "../ops/events/settings.ts";
 

@@ -1,8 +1,8 @@
 // Owns reading a config file's sections as plain values: typed fields, each problem with its path.
 // Sections (src/settings/sections.ts) use these so a problem can name its line and column.
 
-import { parseDuration } from "../duration.ts";
-import { globToRegExp } from "../glob.ts";
+import { parseDuration } from "./duration.ts";
+import { globToRegExp } from "./glob.ts";
 
 /** Where a value sits inside the file: keys and list indexes from the top. */
 export type Path = readonly (string | number)[];
