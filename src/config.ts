@@ -3,6 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
+import { parseSize } from "./fields.ts";
 import { parseCidrs } from "./forwarded.ts";
 import type { S3Options } from "./storage/s3/driver.ts";
 import { SECTIONS, type Sections } from "./settings/sections.ts";
@@ -661,15 +662,6 @@ function parseSecurity(
     }
   }
   return { auth, ...files };
-}
-
-/** `1048576`, `512K`, `500M`, `20G`, `1T` (powers of 1024; `KiB`/`KB` spellings too). */
-export function parseSize(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
-  if (!match) return undefined;
-  const power = " KMGT".indexOf(match[2].toUpperCase() || " ");
-  const bytes = Math.floor(Number(match[1]) * 1024 ** power);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
 const DEFAULT_REDIRECT_MIN = 1024 * 1024;

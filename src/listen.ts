@@ -121,14 +121,7 @@ export function listen(
   const listener = options.tls
     ? Deno.listenTls({ ...options, ...options.tls, alpnProtocols: ["h2", "http/1.1"] })
     : Deno.listen(options);
-  const stats: ConnectionStats = {
-    open: 0,
-    accepted: 0,
-    evicted: 0,
-    refused: 0,
-    timedOut: { header: 0, idle: 0, body: 0 },
-    acceptErrors: 0,
-  };
+  const stats = noConnections();
   const open = new Set<Connection>();
   /** Connections with no request in flight, longest idle first. */
   const idle = new Set<Connection>();
@@ -365,18 +358,23 @@ function serveWithoutLimits(
   );
   return {
     addr: server.addr,
-    stats: {
-      open: 0,
-      accepted: 0,
-      evicted: 0,
-      refused: 0,
-      timedOut: { header: 0, idle: 0, body: 0 },
-      acceptErrors: 0,
-    },
+    stats: noConnections(),
     async shutdown(graceMs) {
       const timer = setTimeout(() => cut.abort(), graceMs);
       await server.shutdown();
       clearTimeout(timer);
     },
+  };
+}
+
+/** Connection counters at zero. */
+function noConnections(): ConnectionStats {
+  return {
+    open: 0,
+    accepted: 0,
+    evicted: 0,
+    refused: 0,
+    timedOut: { header: 0, idle: 0, body: 0 },
+    acceptErrors: 0,
   };
 }
