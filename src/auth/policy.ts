@@ -3,6 +3,7 @@
 
 import { globToRegExp } from "../glob.ts";
 import type { PolicyAction, User } from "./types.ts";
+import { isObject } from "../fields.ts";
 
 export { globToRegExp };
 
@@ -111,10 +112,6 @@ function matchesUser(policy: Policy, rule: Rule, user: User): boolean {
     if (pattern.startsWith("@")) return policy.groups.get(pattern.slice(1))?.has(user) ?? false;
     return pattern === user;
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function stringList(value: unknown, where: string): string[] {

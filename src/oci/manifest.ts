@@ -3,6 +3,7 @@
 
 import { RegistryError } from "../errors.ts";
 import { type Digest, parseDigest } from "../grammar.ts";
+import { isObject } from "../fields.ts";
 
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -57,10 +58,6 @@ export interface ParsedManifest {
   subject?: Digest;
   artifactType?: string;
   annotations?: Record<string, string>;
-}
-
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function invalid(reason: string): RegistryError {

@@ -3,6 +3,7 @@
 
 import { parseDuration } from "../duration.ts";
 import { isName } from "../grammar.ts";
+import { isObject } from "../fields.ts";
 
 /** One upstream registry, as the proxy store and the name routing use it. */
 export interface Upstream {
@@ -321,8 +322,4 @@ function expandEnv(
     if (found === undefined) throw new Error(`${field}: the environment variable ${name} is unset`);
     return found;
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -3,7 +3,7 @@
 
 import { parseReference } from "../grammar.ts";
 import { type Context, json, repositoryName } from "../http.ts";
-import { isObject } from "../oci/manifest.ts";
+import { isObject } from "../fields.ts";
 import { forgetRepository, tagsOf } from "./browse.ts";
 import {
   descriptorOf,

@@ -4,13 +4,8 @@
 import { RegistryError } from "../errors.ts";
 import { type Digest, parseDigest, parseReference } from "../grammar.ts";
 import type { Context } from "../http.ts";
-import {
-  type Descriptor,
-  DOCKER_CONFIG,
-  isObject,
-  MANIFEST_KINDS,
-  OCI_CONFIG,
-} from "../oci/manifest.ts";
+import { isObject } from "../fields.ts";
+import { type Descriptor, DOCKER_CONFIG, MANIFEST_KINDS, OCI_CONFIG } from "../oci/manifest.ts";
 import { mapPool } from "../pool.ts";
 import type { ImageConfig } from "./state.ts";
 
