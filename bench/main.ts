@@ -1,9 +1,9 @@
 // Simple Registry vs. CNCF distribution, side by side (issue 4).
 //
 //   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
-//     concurrent,rss,metrics,mirror,ceilings,auth] [--out bench/results.json] [--runs N]
-//     [--hey-duration S] [--no-dist] [--no-sr] [--sr-main PATH] [--keep]
-//     [--auth-base PATH] [--base-main PATH]
+//     concurrent,rss,metrics,mirror,ceilings,auth,ui,retention,stall]
+//     [--out bench/results.json] [--runs N] [--hey-duration S] [--no-dist] [--no-sr]
+//     [--sr-main PATH] [--keep] [--auth-base PATH] [--base-main PATH]
 //
 // --base-main runs a second Simple Registry (another checkout's main.ts, e.g. main's) in
 // distribution's column, to compare a change with its base side by side, run for run.
@@ -19,6 +19,7 @@ import { benchRetention, type RetentionFigures } from "./retention.ts";
 import { HttpConn } from "./http.ts";
 import { benchMirror, type MirrorFigure, mirrorTable } from "./mirror.ts";
 import { benchUi, type UiFigure, uiTable } from "./ui.ts";
+import { benchStall, type StallRound } from "./stall.ts";
 import {
   type Blob,
   blob,
@@ -91,6 +92,7 @@ const SECTIONS = [
   "auth",
   "ui",
   "retention",
+  "stall",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -975,6 +977,97 @@ async function sectionCeilings(root: string): Promise<void> {
   }
 }
 
+/**
+ * GET /v2/ from a separate client while a 1 GiB push and the first pull of another 1 GiB blob run
+ * at once, and while eight clients pull one 256 MiB blob for the first time (issue 18, finding 8);
+ * the servers take turns round by round (bench/stall.ts).
+ */
+async function sectionStall(servers: Server[], pids: Record<string, number>): Promise<void> {
+  const a = cpuSnapshot(pids);
+  let rounds: Record<string, StallRound[]> = {};
+  try {
+    rounds = await benchStall(servers, { runs: RUNS, quick, log, waitQuiet });
+  } catch (e) {
+    log(`stall failed: ${e}`);
+    figure("stall_failed", "", "", "lower").errors.sr = String(e);
+  }
+  sectionCpu.push({ section: "stall", server: "both", usage: cpuUsage(a, cpuSnapshot(pids)) });
+  const size = quick ? "256 MiB" : "1 GiB";
+  const during = `during ${size} push + ${size} first pull`;
+  const p = (q: number, pick: (r: StallRound) => number[]) => (r: StallRound) =>
+    quantile(pick(r), q);
+  const rows: { id: string; label: string; unit: string; value: (r: StallRound) => number }[] = [
+    {
+      id: "quiet_p99",
+      label: "GET /v2/ p99, nothing else running",
+      unit: "ms",
+      value: p(0.99, (r) => r.quiet),
+    },
+    {
+      id: "push_pull_p50",
+      label: `GET /v2/ p50 ${during}`,
+      unit: "ms",
+      value: p(0.5, (r) => r.transfer),
+    },
+    {
+      id: "push_pull_p99",
+      label: `GET /v2/ p99 ${during}`,
+      unit: "ms",
+      value: p(0.99, (r) => r.transfer),
+    },
+    {
+      id: "push_MBps",
+      label: `push ${size} beside the first pull`,
+      unit: "MB/s",
+      value: (r) => r.pushMBps,
+    },
+    {
+      id: "pull_MBps",
+      label: `first pull ${size} beside the push`,
+      unit: "MB/s",
+      value: (r) => r.pullMBps,
+    },
+    {
+      id: "first8_p99",
+      label: "GET /v2/ p99 during 8 first pulls of one 256 MiB blob",
+      unit: "ms",
+      value: p(0.99, (r) => r.firstPulls),
+    },
+    {
+      id: "first8_MBps",
+      label: "8 first pulls of one 256 MiB blob, together",
+      unit: "MB/s",
+      value: (r) => r.firstPullsMBps,
+    },
+  ];
+  for (const { id, label, unit, value } of rows) {
+    const target = id === "push_pull_p99" ? "≤ 50 ms" : undefined;
+    const better = unit === "ms" ? "lower" : "higher";
+    const f = figure(`stall_${id}`, label, unit, better, target, target ? atMost(50) : undefined);
+    for (const [key, runs] of Object.entries(rounds)) {
+      f.values[key] = stat(runs.map(value));
+      const failures = runs.flatMap((r) => r.failures);
+      if (failures.length) f.errors[key] = `${failures.length} probe failures: ${failures[0]}`;
+    }
+  }
+}
+
+/** The stall section's figures with their ranges: on a shared machine the spread is the news. */
+function stallTable(): string {
+  const rows = [[
+    "figure",
+    "Simple Registry: median (range)",
+    `${opt["base-main"] ? "base" : "distribution"}: median (range)`,
+  ]];
+  const cell = (v: Stat | undefined, unit: string) =>
+    v ? `${fmt(v.median, unit)} (${fmt(v.min, unit)}–${fmt(v.max, unit)})` : "—";
+  for (const f of figures) {
+    if (!f.id.startsWith("stall_") || !f.label) continue;
+    rows.push([`${f.label} (${f.unit})`, cell(f.values.sr, f.unit), cell(f.values.dist, f.unit)]);
+  }
+  return pad(rows);
+}
+
 /** The auth section's runs, one per server: its own servers, started with an htpasswd file. */
 const floods: { server: string; label: string; runs: FloodResult[] }[] = [];
 
@@ -1302,6 +1395,7 @@ async function main(): Promise<number> {
     }
     await durable?.stop();
     if (want("manifest")) await runSection("manifest", sectionManifest);
+    if (want("stall")) await sectionStall(servers, pids);
     for (const s of servers) await s.stop();
     if (want("metrics") && !opt["no-sr"]) await sectionMetrics(root);
     if (want("mirror") && !opt["no-sr"]) {
@@ -1354,6 +1448,9 @@ async function main(): Promise<number> {
     console.log(`\nceilings (same client, same machine):\n${ceilingText()}`);
   }
   if (floods.length) console.log(`\n${floodTable()}`);
+  if (figures.some((f) => f.id.startsWith("stall_") && f.label)) {
+    console.log(`\nstall rounds (${RUNS}, servers taking turns):\n${stallTable()}`);
+  }
   console.log(
     `\nwaited for a quiet machine ${quiet.waits} times, ${
       quiet.waitedSeconds.toFixed(1)
