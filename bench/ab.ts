@@ -99,6 +99,31 @@ async function setup(port: number) {
   }
 }
 
+/** MB/s of 16 pushes of distinct 4 MiB blobs at once, each on its own connection. */
+async function concurrentPushes(port: number, round: number): Promise<number> {
+  const blobs = Array.from(
+    { length: 16 },
+    (_, i) => blob(pattern, "ab-conc", round * 16 + i, 4 * MiB),
+  );
+  const t = performance.now();
+  await Promise.all(blobs.map(async (b) => {
+    const c = new HttpConn(HOST, port);
+    try {
+      await pushMonolithic(c, REPO, b);
+    } finally {
+      c.close();
+    }
+  }));
+  const rate = 16 * 4 * MiB / 1e6 / ((performance.now() - t) / 1000);
+  const c = new HttpConn(HOST, port);
+  try {
+    for (const b of blobs) await deleteBlob(c, REPO, b.digest);
+  } finally {
+    c.close();
+  }
+  return rate;
+}
+
 type Figures = Record<string, number>;
 async function round(port: number, r: number): Promise<Figures> {
   const small = await pushPull(port, MiB, 32, r);
@@ -108,6 +133,7 @@ async function round(port: number, r: number): Promise<Figures> {
     "pull 1 MiB x32 (MB/s)": small.pull,
     "push 256 MiB (MB/s)": big.push,
     "pull 256 MiB (MB/s)": big.pull,
+    "push 4 MiB x16 at once (MB/s)": await concurrentPushes(port, r),
     "manifest HEAD c=1 (req/s)": await hey(port, "HEAD", 1),
     "manifest GET c=1 (req/s)": await hey(port, "GET", 1),
     "manifest HEAD c=64 (req/s)": await hey(port, "HEAD", 64),
