@@ -33,8 +33,10 @@ import {
   listBlobs,
   listRepository,
   type RepositoryListing,
+  WALK_POOL,
   walkRepositories,
 } from "../store/inventory.ts";
+import { mapPool } from "../pool.ts";
 import { digestLock, GC_LOCK } from "../store/locks.ts";
 import { deleteRevision } from "../store/manifests.ts";
 import { orMissing, type StoreState } from "../store/state.ts";
@@ -110,10 +112,11 @@ async function pass(state: StoreState, options: GcOptions): Promise<GcReport> {
   await pins.beginPass();
   try {
     // Mark.
-    const repositories: RepositoryListing[] = [];
-    for (const name of await walkRepositories(driver)) {
-      repositories.push(await listRepository(driver, name));
-    }
+    const repositories = await mapPool(
+      await walkRepositories(driver),
+      WALK_POOL,
+      (name) => listRepository(driver, name),
+    );
     const references = new Map<string, ReturnType<typeof manifestReferences>>();
     const readReferences = async (digest: Digest) => {
       if (!references.has(digest.value)) {

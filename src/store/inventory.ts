@@ -16,26 +16,34 @@ import {
   tagsPath,
 } from "../storage/paths.ts";
 import { orMissing } from "./state.ts";
+import { mapPool } from "../pool.ts";
+
+/** Listings a walk runs at once: a bounded pool (src/pool.ts), never one per folder. */
+export const WALK_POOL = 16;
 
 /**
  * Every repository that holds one of `markers` (by default anything: manifests, layer links or
- * referrers), sorted. One listing per level of every name.
+ * referrers), sorted. One listing per level of every name, a level at a time, WALK_POOL at once.
  */
 export async function walkRepositories(
   driver: StorageDriver,
   markers = REPOSITORY_MARKERS,
 ): Promise<string[]> {
   const names: string[] = [];
-  async function walk(prefix: string, name: string): Promise<void> {
-    const children = await driver.list(prefix);
-    if (name && children.some((child) => markers.includes(child))) names.push(name);
-    for (const child of children) {
-      if (!child.startsWith("_")) {
-        await walk(`${prefix}/${child}`, name ? `${name}/${child}` : child);
+  let level = [{ prefix: REPOSITORIES, name: "" }];
+  while (level.length > 0) {
+    const listed = await mapPool(level, WALK_POOL, ({ prefix }) => driver.list(prefix));
+    const next: typeof level = [];
+    level.forEach(({ prefix, name }, i) => {
+      if (name && listed[i].some((child) => markers.includes(child))) names.push(name);
+      for (const child of listed[i]) {
+        if (!child.startsWith("_")) {
+          next.push({ prefix: `${prefix}/${child}`, name: name ? `${name}/${child}` : child });
+        }
       }
-    }
+    });
+    level = next;
   }
-  await walk(REPOSITORIES, "");
   return names.sort();
 }
 
