@@ -1,7 +1,7 @@
 // Simple Registry vs. CNCF distribution, side by side (issue 4).
 //
 //   deno run -A bench/main.ts [--quick] [--only mono,chunked,manifest,
-//     concurrent,rss,metrics,mirror,ceilings,auth,ui,retention,stall]
+//     concurrent,rss,metrics,mirror,ceilings,auth,ui,retention,stall,scale]
 //     [--out bench/results.json] [--runs N] [--hey-duration S] [--no-dist] [--no-sr]
 //     [--sr-main PATH] [--keep] [--auth-base PATH] [--base-main PATH]
 //
@@ -20,6 +20,7 @@ import { HttpConn } from "./http.ts";
 import { benchMirror, type MirrorFigure, mirrorTable } from "./mirror.ts";
 import { benchUi, type UiFigure, uiTable } from "./ui.ts";
 import { benchStall, type StallRound } from "./stall.ts";
+import { benchScale, type ScaleRound, type ScaleServer } from "./scale.ts";
 import {
   type Blob,
   blob,
@@ -93,6 +94,7 @@ const SECTIONS = [
   "ui",
   "retention",
   "stall",
+  "scale",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -1052,8 +1054,67 @@ async function sectionStall(servers: Server[], pids: Record<string, number>): Pr
   }
 }
 
-/** The stall section's figures with their ranges: on a shared machine the spread is the news. */
-function stallTable(): string {
+/**
+ * Start-up, catalog and `/v2/tags/list` walks and a GC pass over 10,000 and 100,000 repositories
+ * (issue 18, "Scale"; bench/scale.ts), on Simple Registry and `--base-main` taking turns. Fewer
+ * rounds than the other sections: a round at 100,000 takes minutes.
+ */
+async function sectionScale(root: string): Promise<void> {
+  const servers: ScaleServer[] = [];
+  if (!opt["no-sr"]) servers.push({ key: "sr", label: "Simple Registry", main: srMain });
+  const base = opt["base-main"];
+  if (base) servers.push({ key: "dist", label: `base ${base}`, main: base });
+  const sizes = quick ? [1000, 10_000] : [10_000, 100_000];
+  const runs = Math.min(RUNS, 3);
+  let results: Awaited<ReturnType<typeof benchScale>> = {};
+  try {
+    results = await benchScale(servers, { sizes, runs, root, log, waitQuiet });
+  } catch (e) {
+    log(`scale failed: ${e}`);
+    figure("scale_failed", "", "", "lower").errors.sr = String(e);
+  }
+  const rows: { id: string; label: string; value: (r: ScaleRound) => number }[] = [
+    { id: "start_v2", label: "start-up to the first 200 on /v2/", value: (r) => r.startV2 },
+    {
+      id: "start_catalog",
+      label: "start-up to the first catalog page",
+      value: (r) => r.startCatalog,
+    },
+    {
+      id: "catalog100",
+      label: "catalog walk n=100, per page",
+      value: (r) => r.catalog100.ms / r.catalog100.pages,
+    },
+    {
+      id: "catalog1000",
+      label: "catalog walk n=1000, per page",
+      value: (r) => r.catalog1000.ms / r.catalog1000.pages,
+    },
+    { id: "catalog100_all", label: "catalog walk n=100, all pages", value: (r) => r.catalog100.ms },
+    {
+      id: "alltags",
+      label: "/v2/tags/list walk n=1000, per page",
+      value: (r) => r.allTags.ms / r.allTags.pages,
+    },
+    {
+      id: "alltags_all",
+      label: "/v2/tags/list walk n=1000, all pages",
+      value: (r) => r.allTags.ms,
+    },
+    { id: "gc", label: "gc --dry-run, process start to exit", value: (r) => r.gc },
+  ];
+  for (const size of sizes) {
+    for (const { id, label, value } of rows) {
+      const f = figure(`scale_${size}_${id}`, `${label}, ${size} repositories`, "ms", "lower");
+      for (const [key, rounds] of Object.entries(results[size] ?? {})) {
+        f.values[key] = stat(rounds.map(value));
+      }
+    }
+  }
+}
+
+/** The stall and scale figures with their ranges: on a shared machine the spread is the news. */
+function rangeTable(): string {
   const rows = [[
     "figure",
     "Simple Registry: median (range)",
@@ -1062,7 +1123,7 @@ function stallTable(): string {
   const cell = (v: Stat | undefined, unit: string) =>
     v ? `${fmt(v.median, unit)} (${fmt(v.min, unit)}–${fmt(v.max, unit)})` : "—";
   for (const f of figures) {
-    if (!f.id.startsWith("stall_") || !f.label) continue;
+    if (!/^(stall|scale)_/.test(f.id) || !f.label) continue;
     rows.push([`${f.label} (${f.unit})`, cell(f.values.sr, f.unit), cell(f.values.dist, f.unit)]);
   }
   return pad(rows);
@@ -1328,7 +1389,8 @@ async function main(): Promise<number> {
   const skipped: string[] = [];
   try {
     const needServers = [...SECTIONS].some((s) =>
-      !["ceilings", "auth", "ui", "retention", "metrics", "mirror"].includes(s) && want(s)
+      !["ceilings", "auth", "ui", "retention", "metrics", "mirror", "scale"].includes(s) &&
+      want(s)
     );
     if (needServers && !opt["no-sr"]) {
       let exists = false;
@@ -1417,6 +1479,7 @@ async function main(): Promise<number> {
     }
     if (want("ceilings")) await sectionCeilings(root);
     if (want("auth")) await sectionAuth(root);
+    if (want("scale")) await sectionScale(root);
     // The web UI's pages: an in-process registry of its own (bench/ui.ts).
     if (want("ui")) {
       uiFigures = await benchUi({ runs: RUNS, quick, log });
@@ -1448,8 +1511,8 @@ async function main(): Promise<number> {
     console.log(`\nceilings (same client, same machine):\n${ceilingText()}`);
   }
   if (floods.length) console.log(`\n${floodTable()}`);
-  if (figures.some((f) => f.id.startsWith("stall_") && f.label)) {
-    console.log(`\nstall rounds (${RUNS}, servers taking turns):\n${stallTable()}`);
+  if (figures.some((f) => /^(stall|scale)_/.test(f.id) && f.label)) {
+    console.log(`\nstall and scale rounds (servers taking turns):\n${rangeTable()}`);
   }
   console.log(
     `\nwaited for a quiet machine ${quiet.waits} times, ${
