@@ -10,7 +10,8 @@
 // upstream's first read of each (its digest check) done beforehand, so only the path differs; the
 // order rotates between runs. Warm: the mirror's cached image against an identical image pushed
 // to a local repository of the mirror, after a first pull of each. CPU seconds per GB of each
-// serving process come from /proc.
+// serving process come from /proc. The cold pulls also run through bench/relay.ts, bare and
+// hashing and storing: the ceiling of any process between the client and the upstream here.
 
 import { HttpConn } from "./http.ts";
 import {
@@ -32,6 +33,7 @@ import {
   HOST,
   type Server,
   startDistribution,
+  startRelay,
   startSimpleRegistry,
 } from "./servers.ts";
 
@@ -54,6 +56,11 @@ export interface MirrorFigure {
   distribution?: MirrorStat;
   /** CPU seconds per GB pulled: the mirror process, the baseline's server, distribution's. */
   cpu: { mirror: number; baseline: number; distribution?: number };
+  /**
+   * The same pulls through bench/relay.ts (cold only): what any process between client and
+   * upstream reaches here, bare and with the hash and the write a cache cannot skip.
+   */
+  ceilings?: { relay: MirrorStat; stored: MirrorStat };
   /** Mirror / baseline at least this. */
   target: number;
   met: boolean;
@@ -105,6 +112,10 @@ export async function benchMirror(o: MirrorBenchOptions): Promise<MirrorFigure[]
       ? await startDistribution(o.root, o.keep, true, ["proxy:", `  remoteurl: ${upstreamUrl}`])
       : undefined;
     if (dist) started.push(dist);
+    const relay = await startRelay(o.root, upstreamUrl, false, o.keep);
+    started.push(relay);
+    const relayStored = await startRelay(o.root, upstreamUrl, true, o.keep);
+    started.push(relayStored);
     const label = `${layers} × ${layerSize / MiB} MiB layers`;
     o.log(
       `mirror: images of ${label}, ${o.runs} runs + warm-up${dist ? ", distribution too" : ""}`,
@@ -163,7 +174,13 @@ export async function benchMirror(o: MirrorBenchOptions): Promise<MirrorFigure[]
       into.bytes += image.bytes;
     };
 
-    const cold = { direct: series(), mirror: series(), dist: series() };
+    const cold = {
+      direct: series(),
+      mirror: series(),
+      dist: series(),
+      relay: series(),
+      stored: series(),
+    };
     for (let r = 0; r <= o.runs; r++) {
       const runs: (() => Promise<void>)[] = [];
       const direct = await push(upstream, `bench/cold-direct-${r}`);
@@ -171,6 +188,11 @@ export async function benchMirror(o: MirrorBenchOptions): Promise<MirrorFigure[]
       const proxied = await push(upstream, `bench/cold-mirror-${r}`);
       runs.push(() => measure(mirror, `up/${proxied.repo}`, proxied, cold.mirror, r > 0));
       const images = [direct, proxied];
+      for (const [server, into] of [[relay, cold.relay], [relayStored, cold.stored]] as const) {
+        const relayed = await push(upstream, `bench/cold-${server.key}-${r}`);
+        runs.push(() => measure(server, relayed.repo, relayed, into, r > 0));
+        images.push(relayed);
+      }
       if (dist) {
         const viaDist = await push(upstream, `bench/cold-dist-${r}`);
         runs.push(() => measure(dist, viaDist.repo, viaDist, cold.dist, r > 0));
@@ -230,15 +252,18 @@ export async function benchMirror(o: MirrorBenchOptions): Promise<MirrorFigure[]
       };
     };
     return [
-      figure(
-        "mirror_cold_pull",
-        "cold pull",
-        cold.mirror,
-        cold.direct,
-        "straight from the upstream",
-        cold.dist,
-        0.9,
-      ),
+      {
+        ...figure(
+          "mirror_cold_pull",
+          "cold pull",
+          cold.mirror,
+          cold.direct,
+          "straight from the upstream",
+          cold.dist,
+          0.9,
+        ),
+        ceilings: { relay: o.stat(cold.relay.rates), stored: o.stat(cold.stored.rates) },
+      },
       figure(
         "mirror_warm_pull",
         "warm pull",
@@ -298,6 +323,7 @@ export function mirrorTable(figures: MirrorFigure[]): string {
     "met",
     "distribution 2.8 proxy",
     "CPU s/GB mirror / baseline / dist",
+    "ceiling here: bare relay / relay hashing and storing",
   ]];
   for (const f of figures) {
     rows.push([
@@ -310,6 +336,7 @@ export function mirrorTable(figures: MirrorFigure[]): string {
       f.met ? "yes" : "NO",
       fmt(f.distribution?.median),
       `${cpu(f.cpu.mirror)} / ${cpu(f.cpu.baseline)} / ${cpu(f.cpu.distribution)}`,
+      f.ceilings ? `${fmt(f.ceilings.relay.median)} / ${fmt(f.ceilings.stored.median)}` : "",
     ]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

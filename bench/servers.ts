@@ -263,6 +263,40 @@ export async function startDistribution(
 }
 
 /** The trivial sinks (bench/sink.ts) in their own process. */
+/** bench/relay.ts in front of `upstream`: a bare relay, or one that hashes and stores (`store`). */
+export async function startRelay(
+  root: string,
+  upstream: string,
+  store: boolean,
+  keep: boolean,
+): Promise<Server> {
+  const dir = await Deno.makeTempDir({ dir: root, prefix: "relay-" });
+  const logPath = `${dir}/relay.log`;
+  const relayTs = new URL("./relay.ts", import.meta.url).pathname;
+  const args = ["run", "-A", relayTs, "--upstream", upstream, "--dir", `${dir}/blobs`];
+  const child = spawnLogged(Deno.execPath(), store ? [...args, "--store"] : args, logPath, dir);
+  let port = 0;
+  for (let i = 0; !port && i < 600; i++) {
+    try {
+      port = JSON.parse((await Deno.readTextFile(logPath)).split("\n")[0]).server.port;
+    } catch { /* not yet */ }
+    if (!port && await exited(child, 50)) break;
+  }
+  if (!port) throw new Error(`relay did not start:\n${tail(logPath)}`);
+  await waitHttpReady(port, child, logPath);
+  return {
+    key: store ? "relay-store" : "relay",
+    label: store ? "relay, hashed and stored" : "bare relay",
+    port,
+    pid: child.pid,
+    dir,
+    logPath,
+    extra: {},
+    version: Deno.version.deno,
+    stop: makeStop(child, dir, keep),
+  };
+}
+
 export async function startSink(
   root: string,
   fileSize: number,
