@@ -119,6 +119,36 @@ async function waitHttpReady(
   throw new Error(`server on port ${port} did not start:\n${tail(logPath)}`);
 }
 
+/** The port a server logs in its `{"message":"listening","server":{"port"}}` line. */
+async function listeningPort(
+  child: Deno.ChildProcess,
+  logPath: string,
+  what: string,
+): Promise<number> {
+  const until = Date.now() + 60_000;
+  for (let i = 0; Date.now() < until && i < 100_000; i++) {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(logPath);
+    } catch { /* not yet */ }
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        const o = JSON.parse(line);
+        if (o.message === "listening") {
+          const p = o.server?.port ?? o["server.port"] ?? o.port;
+          if (typeof p === "number" && p > 0) return p;
+        }
+      } catch { /* not JSON */ }
+    }
+    if (await exited(child, 50)) throw new Error(`${what} exited early:\n${tail(logPath)}`);
+  }
+  try {
+    child.kill("SIGKILL");
+  } catch { /* gone */ }
+  throw new Error(`${what} did not report listening:\n${tail(logPath)}`);
+}
+
 /** Simple Registry: deno run -A main.ts --host --port 0 --storage fs ... */
 export async function startSimpleRegistry(
   mainTs: string,
@@ -154,33 +184,7 @@ export async function startSimpleRegistry(
   const extraFlags = Deno.env.get("BENCH_SR_FLAGS");
   if (extraFlags) args.push(...extraFlags.split(" ").filter(Boolean));
   const child = spawnLogged(deno, args, logPath, dir);
-  let port = 0;
-  const until = Date.now() + 60_000;
-  for (let i = 0; !port && Date.now() < until && i < 100_000; i++) {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(logPath);
-    } catch { /* not yet */ }
-    for (const line of text.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      try {
-        const o = JSON.parse(line);
-        if (o.message === "listening") {
-          const p = o.server?.port ?? o["server.port"] ?? o.port;
-          if (typeof p === "number" && p > 0) port = p;
-        }
-      } catch { /* not JSON */ }
-    }
-    if (!port && await exited(child, 50)) {
-      throw new Error(`Simple Registry exited early:\n${tail(logPath)}`);
-    }
-  }
-  if (!port) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-    throw new Error(`Simple Registry did not report listening:\n${tail(logPath)}`);
-  }
+  const port = await listeningPort(child, logPath, "Simple Registry");
   await waitHttpReady(port, child, logPath);
   const name = procName(child.pid);
   if (name !== "deno") {
@@ -275,14 +279,7 @@ export async function startRelay(
   const relayTs = new URL("./relay.ts", import.meta.url).pathname;
   const args = ["run", "-A", relayTs, "--upstream", upstream, "--dir", `${dir}/blobs`];
   const child = spawnLogged(Deno.execPath(), store ? [...args, "--store"] : args, logPath, dir);
-  let port = 0;
-  for (let i = 0; !port && i < 600; i++) {
-    try {
-      port = JSON.parse((await Deno.readTextFile(logPath)).split("\n")[0]).server.port;
-    } catch { /* not yet */ }
-    if (!port && await exited(child, 50)) break;
-  }
-  if (!port) throw new Error(`relay did not start:\n${tail(logPath)}`);
+  const port = await listeningPort(child, logPath, "relay");
   await waitHttpReady(port, child, logPath);
   return {
     key: store ? "relay-store" : "relay",

@@ -97,6 +97,10 @@ export interface Metrics {
   };
 }
 
+type Labels = Record<string, string>;
+/** A metric's values with their labels, read at a scrape. */
+type Read = () => Iterable<[Labels, number]>;
+
 interface RequestSeries {
   /** Its latency histogram's series, whose count is the request count. */
   latency: Series;
@@ -138,219 +142,199 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const perProcess = options.processMetrics ?? true ? processMetrics() : undefined;
   const registers = [registry];
 
-  // Hot paths add to plain numbers; counters copy them at each scrape (their `collect`), so a
-  // request costs one histogram observation and a few additions.
+  // Hot paths add to plain numbers; counters copy them at each scrape (read), so a request
+  // costs one histogram observation and a few additions.
   const requestSeries = new Map<string, RequestSeries>();
   const byteSeries = new Map<string, ByteSeries>();
   const storageSeries = new Map<string, StorageSeries>();
   let cache: { kind: string; stats: CacheStats } | undefined;
   let inFlightCount = 0;
-  new client.Counter({
-    name: "registry_http_requests_total",
-    help: "HTTP requests answered, by route (the route table's spec id), method and status.",
-    labelNames: ["route", "method", "status"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { latency } of requestSeries.values()) this.inc(latency.labels, latency.count);
-    },
-  });
+  let uploadsCount = () => 0;
+  const backlogs = new Map<string, () => { pending: number; oldestSeconds: number }>();
+
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new client.Counter({ name, help, labelNames, registers });
+  const gauge = (name: string, help: string) => new client.Gauge({ name, help, registers });
+  /** A counter whose values `read` gives at each scrape, all of them. */
+  const countedAtScrape = (name: string, help: string, labelNames: string[], read: Read) =>
+    new client.Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  /** A gauge whose values `read` gives at each scrape, all of them. */
+  const gaugedAtScrape = (name: string, help: string, labelNames: string[], read: Read) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
+    });
+  const each = <T>(values: Iterable<T>, pick: (value: T) => [Labels, number]) =>
+    Array.from(values, pick);
+
+  countedAtScrape(
+    "registry_http_requests_total",
+    "HTTP requests answered, by route (the route table's spec id), method and status.",
+    ["route", "method", "status"],
+    () => each(requestSeries.values(), ({ latency }) => [latency.labels, latency.count]),
+  );
   const latency = createHistogram(registry, {
     name: "registry_http_request_duration_seconds",
     help: "Time from a request's arrival to its answer (headers), by route, method and status.",
     buckets: REQUEST_BUCKETS,
   });
-  new client.Counter({
-    name: "registry_http_request_body_bytes_total",
-    help: "Request body bytes read, counted as they are read (chunked bodies too).",
-    labelNames: ["route", "method"],
-    registers,
-    collect() {
-      this.reset();
-      for (const series of byteSeries.values()) this.inc(series.labels, series.received);
-    },
-  });
-  new client.Counter({
-    name: "registry_http_response_body_bytes_total",
-    help: "Response body bytes answered (Content-Length; none for HEAD, 204, 304).",
-    labelNames: ["route", "method"],
-    registers,
-    collect() {
-      this.reset();
-      for (const series of byteSeries.values()) this.inc(series.labels, series.sent);
-    },
-  });
-  new client.Gauge({
-    name: "registry_http_requests_in_flight",
-    help: "Requests received and not yet answered.",
-    registers,
-    collect() {
-      this.set(inFlightCount);
-    },
-  });
-  new client.Counter({
-    name: "registry_storage_operations_total",
-    help: "Storage driver calls, by driver and operation.",
-    labelNames: ["driver", "op"],
-    registers,
-    collect() {
-      this.reset();
-      for (const { latency } of storageSeries.values()) this.inc(latency.labels, latency.count);
-    },
-  });
-  new client.Counter({
-    name: "registry_storage_failures_total",
-    help: "Storage driver calls that failed (not counting 'not found'), by driver and operation.",
-    labelNames: ["driver", "op"],
-    registers,
-    collect() {
-      this.reset();
-      for (const series of storageSeries.values()) this.inc(series.latency.labels, series.failures);
-    },
-  });
+  countedAtScrape(
+    "registry_http_request_body_bytes_total",
+    "Request body bytes read, counted as they are read (chunked bodies too).",
+    ["route", "method"],
+    () => each(byteSeries.values(), (series) => [series.labels, series.received]),
+  );
+  countedAtScrape(
+    "registry_http_response_body_bytes_total",
+    "Response body bytes answered (Content-Length; none for HEAD, 204, 304).",
+    ["route", "method"],
+    () => each(byteSeries.values(), (series) => [series.labels, series.sent]),
+  );
+  gaugedAtScrape(
+    "registry_http_requests_in_flight",
+    "Requests received and not yet answered.",
+    [],
+    () => [[{}, inFlightCount]],
+  );
+  countedAtScrape(
+    "registry_storage_operations_total",
+    "Storage driver calls, by driver and operation.",
+    ["driver", "op"],
+    () => each(storageSeries.values(), ({ latency }) => [latency.labels, latency.count]),
+  );
+  countedAtScrape(
+    "registry_storage_failures_total",
+    "Storage driver calls that failed (not counting 'not found'), by driver and operation.",
+    ["driver", "op"],
+    () => each(storageSeries.values(), (series) => [series.latency.labels, series.failures]),
+  );
   const storageLatency = createHistogram(registry, {
     name: "registry_storage_operation_duration_seconds",
     help: "Time a storage driver call took to resolve (a read: until its stream opened).",
     buckets: STORAGE_BUCKETS,
   });
-  new client.Counter({
-    name: "registry_cache_lookups_total",
-    help:
-      "Store lookup cache (tag, manifest, blob size, link): hits and misses, by what is looked up.",
-    labelNames: ["kind", "result"],
-    registers,
-    collect() {
-      this.reset();
-      if (!cache) return;
-      for (const [kind, count] of Object.entries(cache.stats.hits)) {
-        this.inc({ kind, result: "hit" }, count);
-      }
-      for (const [kind, count] of Object.entries(cache.stats.misses)) {
-        this.inc({ kind, result: "miss" }, count);
-      }
-    },
-  });
-  new client.Counter({
-    name: "registry_cache_failures_total",
-    help: "Lookups and updates of a shared cache (Redis) that failed and were served from storage.",
-    registers,
-    collect() {
-      this.reset();
-      if (cache) this.inc(cache.stats.failures);
-    },
-  });
-  let uploadsCount = () => 0;
-  new client.Gauge({
-    name: "registry_uploads_in_progress",
-    help: "Upload sessions this process started or received bytes for, not finished, cancelled " +
+  countedAtScrape(
+    "registry_cache_lookups_total",
+    "Store lookup cache (tag, manifest, blob size, link): hits and misses, by what is looked up.",
+    ["kind", "result"],
+    () =>
+      cache
+        ? [
+          ...each(Object.entries(cache.stats.hits), ([kind, n]) => [{ kind, result: "hit" }, n]),
+          ...each(Object.entries(cache.stats.misses), ([kind, n]) => [{ kind, result: "miss" }, n]),
+        ]
+        : [],
+  );
+  countedAtScrape(
+    "registry_cache_failures_total",
+    "Lookups and updates of a shared cache (Redis) that failed and were served from storage.",
+    [],
+    () => cache ? [[{}, cache.stats.failures]] : [],
+  );
+  gaugedAtScrape(
+    "registry_uploads_in_progress",
+    "Upload sessions this process started or received bytes for, not finished, cancelled " +
       "or idle past the upload TTL.",
-    registers,
-    collect() {
-      this.set(uploadsCount());
-    },
-  });
-  const authFailures = new client.Counter({
-    name: "registry_auth_failures_total",
-    help: "Refused requests: bad credentials (401 with credentials), denied (403), " +
+    [],
+    () => [[{}, uploadsCount()]],
+  );
+  const authFailures = counter(
+    "registry_auth_failures_total",
+    "Refused requests: bad credentials (401 with credentials), denied (403), " +
       "rate-limited logins (429).",
-    labelNames: ["reason"],
-    registers,
-  });
-  const gcRuns = new client.Counter({
-    name: "registry_gc_runs_total",
-    help: "Online GC passes, by outcome (finished, failed).",
-    labelNames: ["outcome"],
-    registers,
-  });
+    ["reason"],
+  );
+  const gcRuns = counter(
+    "registry_gc_runs_total",
+    "Online GC passes, by outcome (finished, failed).",
+    ["outcome"],
+  );
   const gcDuration = new client.Histogram({
     name: "registry_gc_duration_seconds",
     help: "Duration of finished online GC passes.",
     buckets: GC_BUCKETS,
     registers,
   });
-  const gcLast = new client.Gauge({
-    name: "registry_gc_last_run_timestamp_seconds",
-    help: "When the last online GC pass finished (Unix time).",
-    registers,
-  });
-  const gcObjects = new client.Counter({
-    name: "registry_gc_freed_objects_total",
-    help: "Objects GC deleted: manifests, blobs, layer links, expired upload sessions.",
-    labelNames: ["kind"],
-    registers,
-  });
-  const gcBytes = new client.Counter({
-    name: "registry_gc_freed_bytes_total",
-    help: "Bytes GC freed (blobs and expired uploads).",
-    registers,
-  });
+  const gcLast = gauge(
+    "registry_gc_last_run_timestamp_seconds",
+    "When the last online GC pass finished (Unix time).",
+  );
+  const gcObjects = counter(
+    "registry_gc_freed_objects_total",
+    "Objects GC deleted: manifests, blobs, layer links, expired upload sessions.",
+    ["kind"],
+  );
+  const gcBytes = counter(
+    "registry_gc_freed_bytes_total",
+    "Bytes GC freed (blobs and expired uploads).",
+  );
   // Made at the first inventory: before it, a count of 0 would be a lie.
   let inventoryGauges: Record<keyof InventoryCounts | "at", client.Gauge> | undefined;
   const makeInventoryGauges = () => ({
-    repositories: new client.Gauge({
-      name: "registry_repositories",
-      help: "Repositories holding manifests, as of the last inventory pass.",
-      registers,
-    }),
-    blobs: new client.Gauge({
-      name: "registry_blobs",
-      help: "Blobs (layers, configs, manifests) in storage, as of the last inventory pass.",
-      registers,
-    }),
-    bytes: new client.Gauge({
-      name: "registry_stored_bytes",
-      help: "Bytes of all blobs in storage, as of the last inventory pass.",
-      registers,
-    }),
-    at: new client.Gauge({
-      name: "registry_inventory_timestamp_seconds",
-      help: "When the last inventory pass finished (Unix time).",
-      registers,
-    }),
+    repositories: gauge(
+      "registry_repositories",
+      "Repositories holding manifests, as of the last inventory pass.",
+    ),
+    blobs: gauge(
+      "registry_blobs",
+      "Blobs (layers, configs, manifests) in storage, as of the last inventory pass.",
+    ),
+    bytes: gauge(
+      "registry_stored_bytes",
+      "Bytes of all blobs in storage, as of the last inventory pass.",
+    ),
+    at: gauge(
+      "registry_inventory_timestamp_seconds",
+      "When the last inventory pass finished (Unix time).",
+    ),
   });
-  const eventsWritten = new client.Counter({
-    name: "registry_events_written_total",
-    help: "Events written to an endpoint's outbox in storage.",
-    labelNames: ["endpoint"],
-    registers,
-  });
-  const eventsDelivered = new client.Counter({
-    name: "registry_events_delivered_total",
-    help: "Events an endpoint accepted (2xx or 3xx).",
-    labelNames: ["endpoint"],
-    registers,
-  });
-  const eventsFailed = new client.Counter({
-    name: "registry_events_delivery_failures_total",
-    help: "Delivery attempts an endpoint refused or did not answer in time.",
-    labelNames: ["endpoint"],
-    registers,
-  });
-  const eventsDropped = new client.Counter({
-    name: "registry_events_dropped_total",
-    help: "Events dropped undelivered, oldest first, because an outbox reached its bound.",
-    labelNames: ["endpoint"],
-    registers,
-  });
-  const backlogs = new Map<string, () => { pending: number; oldestSeconds: number }>();
-  new client.Gauge({
-    name: "registry_events_pending",
-    help: "Events in an endpoint's outbox not yet delivered.",
-    labelNames: ["endpoint"],
-    registers,
-    collect() {
-      for (const [endpoint, read] of backlogs) this.set({ endpoint }, read().pending);
-    },
-  });
-  new client.Gauge({
-    name: "registry_events_oldest_pending_age_seconds",
-    help: "Age of the oldest undelivered event of an endpoint (0 when none is pending).",
-    labelNames: ["endpoint"],
-    registers,
-    collect() {
-      for (const [endpoint, read] of backlogs) this.set({ endpoint }, read().oldestSeconds);
-    },
-  });
+  const eventsWritten = counter(
+    "registry_events_written_total",
+    "Events written to an endpoint's outbox in storage.",
+    ["endpoint"],
+  );
+  const eventsDelivered = counter(
+    "registry_events_delivered_total",
+    "Events an endpoint accepted (2xx or 3xx).",
+    ["endpoint"],
+  );
+  const eventsFailed = counter(
+    "registry_events_delivery_failures_total",
+    "Delivery attempts an endpoint refused or did not answer in time.",
+    ["endpoint"],
+  );
+  const eventsDropped = counter(
+    "registry_events_dropped_total",
+    "Events dropped undelivered, oldest first, because an outbox reached its bound.",
+    ["endpoint"],
+  );
+  gaugedAtScrape(
+    "registry_events_pending",
+    "Events in an endpoint's outbox not yet delivered.",
+    ["endpoint"],
+    () => each(backlogs, ([endpoint, read]) => [{ endpoint }, read().pending]),
+  );
+  gaugedAtScrape(
+    "registry_events_oldest_pending_age_seconds",
+    "Age of the oldest undelivered event of an endpoint (0 when none is pending).",
+    ["endpoint"],
+    () => each(backlogs, ([endpoint, read]) => [{ endpoint }, read().oldestSeconds]),
+  );
 
   return {
     registry,

@@ -39,3 +39,16 @@ export function repositoryCrumbs(name, last) {
   if (last) items.push(last);
   return crumbs(items);
 }
+
+/**
+ * Every page's head: crumbs, the focusable title (text or nodes), a line under it, and the page's
+ * actions on the right.
+ */
+export function pageHead({ crumbs = null, title, sub = null, actions = [] }) {
+  return h(
+    "div",
+    { class: "page-head" },
+    h("div", null, crumbs, h("h1", { tabindex: "-1" }, title), sub),
+    actions,
+  );
+}

@@ -4,7 +4,7 @@
 import { get, query, repo } from "../lib/api.js";
 import { fill, h, link, table } from "../lib/dom.js";
 import { bytes, compressionOf, plural, shortDigest } from "../lib/format.js";
-import { repositoryCrumbs } from "../lib/parts.js";
+import { pageHead, repositoryCrumbs } from "../lib/parts.js";
 
 const MARK = { added: "+", removed: "−", shared: "=" };
 
@@ -44,24 +44,12 @@ export async function render({ container, params, url, navigate }) {
 
   fill(
     container,
-    h(
-      "div",
-      { class: "page-head" },
-      h(
-        "div",
-        null,
-        repositoryCrumbs(name, "compare"),
-        h(
-          "h1",
-          { tabindex: "-1" },
-          sideLink(data.from),
-          h("span", { class: "muted" }, " → "),
-          sideLink(data.to),
-        ),
-        h("p", { class: "sub" }, `${name}${data.to.platform ? ` · ${data.to.platform}` : ""}`),
-      ),
-      platformPicker,
-    ),
+    pageHead({
+      crumbs: repositoryCrumbs(name, "compare"),
+      title: [sideLink(data.from), h("span", { class: "muted" }, " → "), sideLink(data.to)],
+      sub: h("p", { class: "sub" }, `${name}${data.to.platform ? ` · ${data.to.platform}` : ""}`),
+      actions: [platformPicker],
+    }),
     h(
       "div",
       { class: "stats" },

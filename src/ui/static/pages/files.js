@@ -4,7 +4,7 @@
 import { get, repo } from "../lib/api.js";
 import { clear, copyButton, fill, h, icon, table } from "../lib/dom.js";
 import { bytes, count, modeString, plural, shortDigest } from "../lib/format.js";
-import { repositoryCrumbs } from "../lib/parts.js";
+import { pageHead, repositoryCrumbs } from "../lib/parts.js";
 
 /** Rows drawn at once; the filter narrows the rest. */
 const SHOWN = 1000;
@@ -85,22 +85,16 @@ export async function render({ container, params }) {
   const title = `Files in ${shortDigest(digest)}`;
   fill(
     container,
-    h(
-      "div",
-      { class: "page-head" },
-      h(
-        "div",
-        null,
-        repositoryCrumbs(name, `layer ${shortDigest(digest)}`),
-        h("h1", { tabindex: "-1" }, "Layer files"),
-        h(
-          "p",
-          { class: "sub compare" },
-          h("code", { class: "path" }, digest),
-          copyButton(digest, "Copy the layer digest", { class: "small" }),
-        ),
+    pageHead({
+      crumbs: repositoryCrumbs(name, `layer ${shortDigest(digest)}`),
+      title: "Layer files",
+      sub: h(
+        "p",
+        { class: "sub compare" },
+        h("code", { class: "path" }, digest),
+        copyButton(digest, "Copy the layer digest", { class: "small" }),
       ),
-    ),
+    }),
     h(
       "div",
       { class: "stats" },

@@ -26,7 +26,7 @@ import {
   shortDigest,
 } from "../lib/format.js";
 import { jsonBlock } from "../lib/json.js";
-import { kindPill, platformList, repositoryCrumbs } from "../lib/parts.js";
+import { kindPill, pageHead, platformList, repositoryCrumbs } from "../lib/parts.js";
 
 const section = (title, countText, ...body) =>
   h(
@@ -375,17 +375,11 @@ export async function render({ container, params, navigate }) {
   ].filter(Boolean);
   fill(
     container,
-    h(
-      "div",
-      { class: "page-head" },
-      h(
-        "div",
-        null,
-        repositoryCrumbs(name, isTag ? reference : shortDigest(view.digest)),
-        h("h1", { tabindex: "-1" }, title),
-        h("p", { class: "sub compare" }, sub),
-      ),
-    ),
+    pageHead({
+      crumbs: repositoryCrumbs(name, isTag ? reference : shortDigest(view.digest)),
+      title,
+      sub: h("p", { class: "sub compare" }, sub),
+    }),
     h(
       "div",
       { class: "grid-2" },

@@ -4,6 +4,7 @@
 import { get, query } from "../lib/api.js";
 import { clear, fill, h, icon, link, table } from "../lib/dom.js";
 import { ago, bytes, count, dateTime, plural } from "../lib/format.js";
+import { pageHead } from "../lib/parts.js";
 
 const PAGE = 50;
 
@@ -164,11 +165,7 @@ export async function render({ container, url }) {
 
   fill(
     container,
-    h(
-      "div",
-      { class: "page-head" },
-      h("div", null, h("h1", { tabindex: "-1" }, "Repositories"), summary),
-    ),
+    pageHead({ title: "Repositories", sub: summary }),
     h(
       "div",
       { class: "toolbar" },

@@ -4,7 +4,7 @@
 import { del, get, query, repo, session } from "../lib/api.js";
 import { clear, confirmDialog, copyButton, fill, h, icon, link, table, toast } from "../lib/dom.js";
 import { ago, bytes, count, dateTime, plural, shortDigest } from "../lib/format.js";
-import { kindPill, platformList, repositoryCrumbs } from "../lib/parts.js";
+import { kindPill, pageHead, platformList, repositoryCrumbs } from "../lib/parts.js";
 
 const PAGE = 50;
 
@@ -241,13 +241,12 @@ export async function render({ container, params, url, navigate }) {
 
   fill(
     container,
-    h(
-      "div",
-      { class: "page-head" },
-      h("div", null, repositoryCrumbs(name), h("h1", { tabindex: "-1" }, name), summary),
-      compare,
-      sortSelect,
-    ),
+    pageHead({
+      crumbs: repositoryCrumbs(name),
+      title: name,
+      sub: summary,
+      actions: [compare, sortSelect],
+    }),
     results,
   );
   await update();

@@ -4,6 +4,7 @@
 import { get } from "../lib/api.js";
 import { fill, h, icon, link, table } from "../lib/dom.js";
 import { ago, bytes, count, dateTime, plural, shortDigest } from "../lib/format.js";
+import { pageHead } from "../lib/parts.js";
 
 function stat(label, value, note) {
   return h(
@@ -31,36 +32,32 @@ export async function render({ container, url, navigate }) {
 
   fill(
     container,
-    h(
-      "div",
-      { class: "page-head" },
-      h(
-        "div",
-        null,
-        h("h1", { tabindex: "-1" }, "Storage"),
+    pageHead({
+      title: "Storage",
+      sub: h(
+        "p",
+        { class: "sub" },
+        "Measured ",
         h(
-          "p",
-          { class: "sub" },
-          "Measured ",
-          h(
-            "time",
-            { datetime: data.computedAt, title: dateTime(data.computedAt) },
-            ago(data.computedAt),
-          ),
-          ` in ${(data.durationMs / 1000).toFixed(1)} s`,
-          registry ? "" : " · the repositories you may see",
+          "time",
+          { datetime: data.computedAt, title: dateTime(data.computedAt) },
+          ago(data.computedAt),
         ),
+        ` in ${(data.durationMs / 1000).toFixed(1)} s`,
+        registry ? "" : " · the repositories you may see",
       ),
-      h(
-        "button",
-        {
-          type: "button",
-          onclick: () => navigate("/ui/storage?fresh=1", { replace: true, focus: false }),
-        },
-        icon("refresh"),
-        "Measure again",
-      ),
-    ),
+      actions: [
+        h(
+          "button",
+          {
+            type: "button",
+            onclick: () => navigate("/ui/storage?fresh=1", { replace: true, focus: false }),
+          },
+          icon("refresh"),
+          "Measure again",
+        ),
+      ],
+    }),
     h(
       "div",
       { class: "stats" },
