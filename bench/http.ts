@@ -6,6 +6,7 @@
 // only counted (blob pulls). Keep-alive connections are reused.
 
 const CRLF_CRLF = [13, 10, 13, 10];
+const CRLF = new Uint8Array([13, 10]);
 const enc = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
@@ -36,6 +37,11 @@ export interface RequestOptions {
   onData?: (chunk: Uint8Array) => void;
   /** Collect at most this many body bytes (default 1 MiB). */
   maxCollect?: number;
+  /**
+   * Send a pattern body as `Transfer-Encoding: chunked` in frames of this many bytes, each its
+   * size line, its bytes and CRLF written in turn (docker's streamed layer upload).
+   */
+  frames?: number;
 }
 
 function bodyLength(b: Body | undefined): number {
@@ -217,7 +223,8 @@ export class HttpConn {
     let head = `${method} ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\n`;
     const hdrs = opts.headers ?? {};
     for (const [k, v] of Object.entries(hdrs)) head += `${k}: ${v}\r\n`;
-    if (
+    if (opts.frames) head += "Transfer-Encoding: chunked\r\n";
+    else if (
       opts.body !== undefined || method === "PUT" || method === "POST" ||
       method === "PATCH"
     ) {
@@ -226,7 +233,15 @@ export class HttpConn {
     head += "\r\n";
     const headBytes = enc.encode(head);
     const b = opts.body;
-    if (b instanceof Uint8Array && b.length <= 64 * 1024) {
+    if (opts.frames && b && !(b instanceof Uint8Array)) {
+      await this.#writeAll(c, headBytes);
+      for (const frame of patternSlices(b, opts.frames)) {
+        await this.#writeAll(c, enc.encode(`${frame.length.toString(16)}\r\n`));
+        await this.#writeAll(c, frame);
+        await this.#writeAll(c, CRLF);
+      }
+      await this.#writeAll(c, enc.encode("0\r\n\r\n"));
+    } else if (b instanceof Uint8Array && b.length <= 64 * 1024) {
       const all = new Uint8Array(headBytes.length + b.length);
       all.set(headBytes);
       all.set(b, headBytes.length);

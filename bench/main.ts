@@ -1030,6 +1030,18 @@ async function sectionStall(servers: Server[], pids: Record<string, number>): Pr
       value: (r) => r.pullMBps,
     },
     {
+      id: "streamed_p99",
+      label: `GET /v2/ p99 during a ${size} chunked push (32 KiB frames, as docker)`,
+      unit: "ms",
+      value: p(0.99, (r) => r.streamed),
+    },
+    {
+      id: "streamed_MBps",
+      label: `chunked push ${size} (32 KiB frames)`,
+      unit: "MB/s",
+      value: (r) => r.streamedMBps,
+    },
+    {
       id: "first8_p99",
       label: "GET /v2/ p99 during 8 first pulls of one 256 MiB blob",
       unit: "ms",

@@ -107,6 +107,25 @@ export async function pushMonolithic(
   expect(r, [201], "PUT blob");
 }
 
+/** POST, one PATCH streaming the whole blob in chunked frames of `frame` bytes (docker), PUT. */
+export async function pushStreamed(
+  c: HttpConn,
+  repo: string,
+  b: Blob,
+  frame: number,
+): Promise<void> {
+  const loc = await startUpload(c, repo);
+  const patch = await c.request("PATCH", loc, {
+    headers: { "Content-Type": "application/octet-stream" },
+    body: b,
+    frames: frame,
+  });
+  expect(patch, [202], "PATCH streamed");
+  const next = patch.headers.get("location");
+  const r = await c.request("PUT", withQuery(next ? locationPath(next) : loc, "digest", b.digest));
+  expect(r, [201], "PUT close upload");
+}
+
 /** POST, PATCHes of `chunk` bytes with Content-Range, then PUT ?digest=. */
 export async function pushChunked(
   c: HttpConn,

@@ -1,13 +1,22 @@
 // The event loop under big transfers (issue 18, finding 8): GET /v2/ latency from a separate
 // client (bench/stall_probe.ts, in a Worker) while a 1 GiB push and the first pull of another
-// 1 GiB blob run at once, and while eight clients pull one 256 MiB blob for the first time. The
+// 1 GiB blob run at once, while a 1 GiB blob is pushed as docker streams a layer (one chunked
+// PATCH), and while eight clients pull one 256 MiB blob for the first time. The
 // servers take turns round by round (the order alternating), so both meet the same moments of a
 // shared machine; with --base-main that is a change and its base, side by side.
 //
 //   deno task bench --only stall [--runs N] [--base-main PATH]   (bench/main.ts calls benchStall)
 
 import { HttpConn } from "./http.ts";
-import { blob, deleteBlob, makePattern, MiB, pullBlob, pushMonolithic } from "./oci.ts";
+import {
+  blob,
+  deleteBlob,
+  makePattern,
+  MiB,
+  pullBlob,
+  pushMonolithic,
+  pushStreamed,
+} from "./oci.ts";
 import { HOST, type Server } from "./servers.ts";
 import { parseDigest } from "../src/grammar.ts";
 import { blobPath } from "../src/storage/paths.ts";
@@ -16,6 +25,8 @@ const GiB = 1024 * MiB;
 const MB = 1e6;
 const REPO = "bench/stall";
 const PROBE_PAUSE_MS = 10;
+/** The frames of a streamed push: Go's io.Copy writes 32 KiB at a time. */
+const STREAM_FRAME = 32 * 1024;
 /** How long the floor is probed before the transfers start. */
 const QUIET_MS = 1000;
 
@@ -27,6 +38,9 @@ export interface StallRound {
   transfer: number[];
   pushMBps: number;
   pullMBps: number;
+  /** /v2/ latencies while a blob of the same size is pushed alone as docker does (chunked). */
+  streamed: number[];
+  streamedMBps: number;
   /** /v2/ latencies while eight clients pull one 256 MiB blob for the first time. */
   firstPulls: number[];
   firstPullsMBps: number;
@@ -70,6 +84,7 @@ async function stallRound(
   const sink = new Uint8Array(8 * MiB);
   const pushed = blob(pattern, "stall-push", r, size);
   const pulled = blob(pattern, "stall-pull", r, size);
+  const streamed = blob(pattern, "stall-streamed", r, size);
   const shared = blob(pattern, "stall-shared", r, 256 * MiB);
   const setup = new HttpConn(HOST, s.port);
   const failures: string[] = [];
@@ -109,6 +124,20 @@ async function stallRound(
 
     await new Deno.Command("sync").output();
     await options.waitQuiet();
+    const probeStreamed = await startProbe(s.port);
+    const streamedSecs = await timed(async () => {
+      const c = new HttpConn(HOST, s.port);
+      try {
+        await pushStreamed(c, REPO, streamed, STREAM_FRAME);
+      } finally {
+        c.close();
+      }
+    });
+    const streamedLatencies = await probeStreamed.stop();
+    failures.push(...streamedLatencies.failures);
+
+    await new Deno.Command("sync").output();
+    await options.waitQuiet();
     const probe2 = await startProbe(s.port);
     const firstSecs = await timed(async () => {
       await Promise.all(Array.from({ length: 8 }, async () => {
@@ -129,12 +158,14 @@ async function stallRound(
       transfer: transfer.latencies,
       pushMBps: size / MB / pushSecs,
       pullMBps: size / MB / pullSecs,
+      streamed: streamedLatencies.latencies,
+      streamedMBps: size / MB / streamedSecs,
       firstPulls: first.latencies,
       firstPullsMBps: 8 * shared.length / MB / firstSecs,
       failures,
     };
   } finally {
-    for (const b of [pushed, pulled, shared]) {
+    for (const b of [pushed, pulled, streamed, shared]) {
       await deleteBlob(setup, REPO, b.digest).catch(() => 0);
       // Unlinked, the bytes wait for a GC pass: removed here instead, to keep the disk free
       // (Simple Registry's layout, then distribution's).

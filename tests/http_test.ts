@@ -1,10 +1,11 @@
-// Unit tests of src/http.ts readLimited: the body budget is given back whatever the body, and a
-// body that breaks off is the client's error (400), never a 500.
+// Unit tests of src/http.ts: readLimited gives the body budget back whatever the body, and a body
+// that breaks off is the client's error (400), never a 500; bodyChunks lets the event loop go
+// round inside a body with a Content-Length, and never inside a chunked one.
 
 import { createByteBudget } from "../src/budget.ts";
 import { RegistryError } from "../src/errors.ts";
-import { readLimited } from "../src/http.ts";
-import { assertEquals, assertRejects, text } from "./helpers.ts";
+import { bodyChunks, readLimited } from "../src/http.ts";
+import { assert, assertEquals, assertRejects, text } from "./helpers.ts";
 
 Deno.test("readLimited: a Content-Length that is no number (`2, 2`) reserves the limit, gives it back", async () => {
   const budget = createByteBudget(1000);
@@ -39,4 +40,38 @@ Deno.test("readLimited: a body that breaks off is 400 SIZE_INVALID, and the budg
     400,
   ]);
   assertEquals(budget.used, 0);
+});
+
+/** A body whose bytes are always there (a fast client): every read completes at once. */
+function endlessRequest(headers: Record<string, string>): Request {
+  const body = new ReadableStream<Uint8Array>({
+    pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024)),
+  });
+  return new Request("http://registry/", { method: "PUT", body, headers });
+}
+
+/** Bytes read before a timer set at the start ran, reading at most `limit`. */
+async function readBeforeTimer(request: Request, limit: number): Promise<number> {
+  let timerRan = false;
+  const timer = setTimeout(() => timerRan = true, 0);
+  let read = 0;
+  for await (const chunk of bodyChunks(request)) {
+    read += chunk.length;
+    if (timerRan || read >= limit) break;
+  }
+  clearTimeout(timer);
+  return timerRan ? read : Infinity;
+}
+
+Deno.test("bodyChunks: a Content-Length body whose bytes are always there lets a timer run", async () => {
+  // Before, the whole body was read before any timer, socket or other request got a turn.
+  const limit = 256 * 1024 * 1024;
+  const read = await readBeforeTimer(endlessRequest({ "content-length": String(limit) }), limit);
+  assert(read < limit, "the timer waited for the whole body");
+});
+
+Deno.test("bodyChunks: a chunked body is read without pauses (Deno slows it down after one)", async () => {
+  const limit = 16 * 1024 * 1024;
+  const read = await readBeforeTimer(endlessRequest({ "transfer-encoding": "chunked" }), limit);
+  assertEquals(read, Infinity, "the loop went round inside a chunked body");
 });
