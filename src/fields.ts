@@ -167,3 +167,13 @@ export function size(value: unknown, path: Path, problems: Problems): number | u
   }
   return bytes;
 }
+
+/** `text` as a URL if it is an http:// or https:// one. */
+export function httpUrl(text: string): URL | undefined {
+  try {
+    const url = new URL(text);
+    return /^https?:$/.test(url.protocol) ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}

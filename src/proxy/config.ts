@@ -3,7 +3,7 @@
 
 import { parseDuration } from "../duration.ts";
 import { isName } from "../grammar.ts";
-import { isObject } from "../fields.ts";
+import { httpUrl, isObject } from "../fields.ts";
 
 /** One upstream registry, as the proxy store and the name routing use it. */
 export interface Upstream {
@@ -271,13 +271,8 @@ function upstream(raw: RawUpstream, where: string): Upstream {
 }
 
 function checkUrl(text: string, field: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
-  }
-  if (!url || !/^https?:$/.test(url.protocol) || (url.pathname !== "/" && url.pathname !== "")) {
+  const url = httpUrl(text);
+  if (!url || (url.pathname !== "/" && url.pathname !== "")) {
     throw new Error(`${field}: "${text}" must be http(s)://host[:port] (the registry's origin)`);
   }
   if (url.search || url.hash) throw new Error(`${field}: "${text}" must have no query`);

@@ -3,6 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { parseDuration } from "../../duration.ts";
+import { httpUrl } from "../../fields.ts";
 import { globToRegExp } from "../../glob.ts";
 
 export type EventAction = "push" | "pull" | "delete" | "mount";
@@ -223,13 +224,7 @@ export function wants(
 }
 
 function checkUrl(url: string, where: string): void {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || !/^https?:$/.test(parsed.protocol)) {
+  if (!httpUrl(url)) {
     throw new Error(`${where}: invalid URL ${JSON.stringify(url)} (expected http:// or https://)`);
   }
 }
