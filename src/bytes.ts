@@ -20,12 +20,15 @@ const MAX_SPARE_BUFFERS = 16;
  * A stream's bytes as views of one reused buffer of `size` bytes, read with a BYOB reader: each
  * view is valid only until the next is asked for (consumers copy or finish with it first). A
  * stream that is not a byte stream is passed through as it is. A failed read cancels the stream.
- * `watch.waitingSince` is when the read now waiting for bytes began (0 between reads).
+ * `watch.waitingSince` is when the read now waiting for bytes began (0 between reads). With
+ * `readBytes` below `size`, each read asks for at most that many bytes and the buffer is handed on
+ * once full (or at the end); otherwise each read's bytes are handed on as they come.
  */
 export async function* reusedChunks(
   stream: ReadableStream<Uint8Array>,
   size: number,
   watch?: { waitingSince: number },
+  readBytes = size,
 ): AsyncGenerator<Uint8Array> {
   let reader: ReadableStreamBYOBReader;
   try {
@@ -38,21 +41,30 @@ export async function* reusedChunks(
   spareBuffers.set(size, spare);
   // Each read detaches the buffer it is given and hands it back in the result.
   let buffer = spare.pop() ?? new ArrayBuffer(size);
+  let filled = 0;
   try {
     while (true) {
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
         if (watch) watch.waitingSince = performance.now();
-        result = await reader.read(new Uint8Array(buffer));
+        const room = Math.min(readBytes, size - filled);
+        result = await reader.read(new Uint8Array(buffer, filled, room));
       } catch (error) {
         await reader.cancel().catch(() => {});
         throw error;
       } finally {
         if (watch) watch.waitingSince = 0;
       }
-      if (result.value) buffer = result.value.buffer as ArrayBuffer;
+      if (result.value) {
+        buffer = result.value.buffer as ArrayBuffer;
+        filled += result.value.length;
+      }
+      const full = readBytes >= size || filled === size;
+      if (filled > 0 && (full || result.done)) {
+        yield new Uint8Array(buffer, 0, filled);
+        filled = 0;
+      }
       if (result.done || !result.value) return;
-      yield result.value;
     }
   } finally {
     reader.releaseLock();

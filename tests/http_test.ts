@@ -1,6 +1,6 @@
 // Unit tests of src/http.ts: readLimited gives the body budget back whatever the body, and a body
 // that breaks off is the client's error (400), never a 500; bodyChunks lets the event loop go
-// round inside a body with a Content-Length, and never inside a chunked one.
+// round inside a body that never runs dry, chunked or not.
 
 import { createByteBudget } from "../src/budget.ts";
 import { RegistryError } from "../src/errors.ts";
@@ -44,8 +44,14 @@ Deno.test("readLimited: a body that breaks off is 400 SIZE_INVALID, and the budg
 
 /** A body whose bytes are always there (a fast client): every read completes at once. */
 function endlessRequest(headers: Record<string, string>): Request {
-  const body = new ReadableStream<Uint8Array>({
-    pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024)),
+  // A byte stream, as Deno's request bodies are: bodyChunks reads it with views of its own.
+  const body = new ReadableStream({
+    type: "bytes",
+    pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest;
+      if (request) request.respond((request.view as Uint8Array).byteLength);
+      else controller.enqueue(new Uint8Array(64 * 1024));
+    },
   });
   return new Request("http://registry/", { method: "PUT", body, headers });
 }
@@ -63,15 +69,16 @@ async function readBeforeTimer(request: Request, limit: number): Promise<number>
   return timerRan ? read : Infinity;
 }
 
-Deno.test("bodyChunks: a Content-Length body whose bytes are always there lets a timer run", async () => {
-  // Before, the whole body was read before any timer, socket or other request got a turn.
-  const limit = 256 * 1024 * 1024;
-  const read = await readBeforeTimer(endlessRequest({ "content-length": String(limit) }), limit);
-  assert(read < limit, "the timer waited for the whole body");
-});
-
-Deno.test("bodyChunks: a chunked body is read without pauses (Deno slows it down after one)", async () => {
-  const limit = 16 * 1024 * 1024;
-  const read = await readBeforeTimer(endlessRequest({ "transfer-encoding": "chunked" }), limit);
-  assertEquals(read, Infinity, "the loop went round inside a chunked body");
-});
+for (
+  const [kind, headers] of [
+    ["a Content-Length", { "content-length": String(256 * 1024 * 1024) }],
+    ["a chunked", { "transfer-encoding": "chunked" }],
+  ] as const
+) {
+  Deno.test(`bodyChunks: ${kind} body whose bytes are always there lets a timer run`, async () => {
+    // Before, the whole body was read before any timer, socket or other request got a turn.
+    const limit = 256 * 1024 * 1024;
+    const read = await readBeforeTimer(endlessRequest(headers), limit);
+    assert(read < limit, "the timer waited for the whole body");
+  });
+}
