@@ -20,9 +20,11 @@ const MAX_SPARE_BUFFERS = 16;
  * A stream's bytes as views of one reused buffer of `size` bytes, read with a BYOB reader: each
  * view is valid only until the next is asked for (consumers copy or finish with it first). A
  * stream that is not a byte stream is passed through as it is. A failed read cancels the stream.
- * `watch.waitingSince` is when the read now waiting for bytes began (0 between reads). With
- * `readBytes` below `size`, each read asks for at most that many bytes and the buffer is handed on
- * once full (or at the end); otherwise each read's bytes are handed on as they come.
+ * `watch.waitingSince` is when the read now waiting for bytes began (0 between reads).
+ *
+ * With `readBytes` below `size`, each read asks for at most `readBytes` into a small buffer of its
+ * own, and its bytes are gathered into the big one, handed on once full, at the end, or before a
+ * failure is thrown (a broken upload keeps what arrived: a failed read takes its buffer with it).
  */
 export async function* reusedChunks(
   stream: ReadableStream<Uint8Array>,
@@ -37,38 +39,54 @@ export async function* reusedChunks(
     yield* stream;
     return;
   }
-  const spare = spareBuffers.get(size) ?? [];
-  spareBuffers.set(size, spare);
+  const gathering = readBytes < size;
   // Each read detaches the buffer it is given and hands it back in the result.
-  let buffer = spare.pop() ?? new ArrayBuffer(size);
+  let buffer = takeBuffer(size);
+  let scratch = gathering ? takeBuffer(readBytes) : buffer;
   let filled = 0;
   try {
     while (true) {
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
         if (watch) watch.waitingSince = performance.now();
-        const room = Math.min(readBytes, size - filled);
-        result = await reader.read(new Uint8Array(buffer, filled, room));
+        result = await reader.read(new Uint8Array(scratch, 0, Math.min(readBytes, size - filled)));
       } catch (error) {
         await reader.cancel().catch(() => {});
+        if (filled > 0) yield new Uint8Array(buffer, 0, filled);
         throw error;
       } finally {
         if (watch) watch.waitingSince = 0;
       }
-      if (result.value) {
-        buffer = result.value.buffer as ArrayBuffer;
-        filled += result.value.length;
+      const value = result.value;
+      if (value) scratch = value.buffer as ArrayBuffer;
+      if (!gathering) {
+        buffer = scratch;
+        if (value?.length) yield value;
+      } else if (value?.length) {
+        new Uint8Array(buffer).set(value, filled);
+        filled += value.length;
+        if (filled === size) {
+          yield new Uint8Array(buffer, 0, filled);
+          filled = 0;
+        }
       }
-      const full = readBytes >= size || filled === size;
-      if (filled > 0 && (full || result.done)) {
-        yield new Uint8Array(buffer, 0, filled);
-        filled = 0;
-      }
-      if (result.done || !result.value) return;
+      if (result.done || !value) break;
     }
+    if (filled > 0) yield new Uint8Array(buffer, 0, filled);
   } finally {
     reader.releaseLock();
-    const intact = !buffer.detached && buffer.byteLength === size;
-    if (intact && spare.length < MAX_SPARE_BUFFERS) spare.push(buffer);
+    giveBuffer(buffer, size);
+    if (gathering) giveBuffer(scratch, readBytes);
   }
+}
+
+function takeBuffer(size: number): ArrayBuffer {
+  return spareBuffers.get(size)?.pop() ?? new ArrayBuffer(size);
+}
+
+function giveBuffer(buffer: ArrayBuffer, size: number): void {
+  if (buffer.detached || buffer.byteLength !== size) return;
+  const spare = spareBuffers.get(size) ?? [];
+  spareBuffers.set(size, spare);
+  if (spare.length < MAX_SPARE_BUFFERS) spare.push(buffer);
 }

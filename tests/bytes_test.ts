@@ -1,5 +1,5 @@
 // Unit tests of src/bytes.ts: reusedChunks hands on a byte stream's bytes in order, each read's
-// as it comes, or gathered from small reads into full buffers.
+// as it comes, or gathered from small reads into full buffers (kept when a read fails).
 
 import { concat, reusedChunks } from "../src/bytes.ts";
 import { assertEquals } from "./helpers.ts";
@@ -48,4 +48,31 @@ Deno.test("reusedChunks: small reads gathered into full buffers, the rest at the
   assertEquals(chunks.map((c) => c.length), [4096, 4096, 1808]);
   assertEquals(concat(chunks, data.length), data);
   assertEquals(Math.max(...asked), 1024, "no read asks for more than readBytes");
+});
+
+Deno.test("reusedChunks: gathered bytes are handed on before a failed read's error", async () => {
+  let served = 0;
+  const failing = new ReadableStream({
+    type: "bytes",
+    pull(controller: ReadableByteStreamController) {
+      if (served === 3000) return controller.error(new Error("connection reset"));
+      const request = controller.byobRequest!;
+      const view = request.view as Uint8Array;
+      const n = Math.min(1000, view.byteLength);
+      view.set(data.subarray(served, served + n));
+      served += n;
+      request.respond(n);
+    },
+  });
+  const chunks: Uint8Array[] = [];
+  let failure: unknown;
+  try {
+    for await (const chunk of reusedChunks(failing, 4096, undefined, 1024)) {
+      chunks.push(chunk.slice());
+    }
+  } catch (error) {
+    failure = error;
+  }
+  assertEquals(String(failure), "Error: connection reset");
+  assertEquals(concat(chunks, 3000), data.subarray(0, 3000));
 });
