@@ -134,11 +134,10 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
 
 /**
  * A chunked body (`Transfer-Encoding: chunked`, as docker streams a layer) is read in 4 KiB
- * pieces gathered into the usual buffer: in Deno 2.9.6 a read of such a body costs more the more
+ * pieces gathered into the usual buffer: in Deno 2.9 a read of such a body costs more the more
  * bytes it asks for, and once the event loop has gone round inside the body, reads of 16 KiB or
- * more slow it down by tens of times (the process spends its time in `memmove`). Measured with a
- * bare `Deno.serve` handler, 256 MiB in 32 KiB frames: 64 KiB reads 1.2 s without pauses and 93 s
- * with one every 10 ms; 4 KiB reads 0.7 s either way.
+ * more slow it down tens of times (the process spends its time in `memmove`); small reads do not
+ * (README, "The event loop under big transfers"). Re-measure on a Deno upgrade.
  */
 const CHUNKED_READ_BYTES = 4 * 1024;
 
