@@ -118,7 +118,7 @@ const BODY_SLICE_MS = 10;
  */
 export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> {
   if (!request.body) return;
-  const readBytes = isChunked(request) ? CHUNKED_READ_BYTES : BODY_READ_BYTES;
+  const readBytes = lengthUnknown(request) ? CHUNKED_READ_BYTES : BODY_READ_BYTES;
   const chunks = reusedChunks(request.body, BODY_READ_BYTES, bodyWatch(request), readBytes);
   let sliceStart = performance.now();
   for await (const chunk of chunks) {
@@ -141,7 +141,8 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
  */
 const CHUNKED_READ_BYTES = 4 * 1024;
 
-function isChunked(request: Request): boolean {
+/** Chunked, or with no Content-Length at all: read as a chunked body is. */
+function lengthUnknown(request: Request): boolean {
   return /chunked/i.test(request.headers.get("transfer-encoding") ?? "") ||
     !request.headers.has("content-length");
 }

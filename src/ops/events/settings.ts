@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { parseDuration } from "../../duration.ts";
-import { httpUrl } from "../../fields.ts";
+import { httpUrl, isObject } from "../../fields.ts";
 import { globToRegExp } from "../../glob.ts";
 
 export type EventAction = "push" | "pull" | "delete" | "mount";
@@ -248,10 +248,8 @@ function headers(value: unknown, where: string): Record<string, string> {
 }
 
 function object(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new Error(`${where}: expected an object`);
-  }
-  return value as Record<string, unknown>;
+  if (!isObject(value)) throw new Error(`${where}: expected an object`);
+  return value;
 }
 
 function known(value: Record<string, unknown>, keys: string[], where: string): void {
