@@ -650,6 +650,20 @@ export async function runMain(
   return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
 }
 
+/**
+ * Sends a signal unless the child has exited: Deno throws once it has seen the exit, which can
+ * happen before the caller's `await child.status` resumes. Says whether the signal went.
+ */
+export function sendSignal(child: Deno.ChildProcess, signal: Deno.Signal): boolean {
+  try {
+    child.kill(signal);
+    return true;
+  } catch (error) {
+    if (error instanceof TypeError) return false; // already terminated
+    throw error;
+  }
+}
+
 export interface RegistryProcess extends AsyncDisposable {
   process: Deno.ChildProcess;
   pid: number;
@@ -714,7 +728,7 @@ export async function spawnRegistry(
   try {
     url = await listening;
   } catch (error) {
-    process.kill("SIGKILL");
+    sendSignal(process, "SIGKILL");
     await process.status;
     await drained.catch(() => {});
     throw error;
@@ -724,11 +738,7 @@ export async function spawnRegistry(
   let status: Promise<Deno.CommandStatus> | undefined;
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     status ??= (async () => {
-      try {
-        process.kill(signal);
-      } catch {
-        // already exited
-      }
+      sendSignal(process, signal);
       const result = await process.status;
       await drained.catch(() => {});
       await stderr;

@@ -1,7 +1,7 @@
 // Test helpers for Redis: a throw-away redis-server (Debian `redis-server`) on 127.0.0.1, on a free
 // port with its own temp dir, that a test can kill and restart on the same port.
 
-import { type TempDir, tempDir } from "./helpers.ts";
+import { sendSignal, type TempDir, tempDir } from "./helpers.ts";
 
 const BINARY = "redis-server";
 
@@ -84,11 +84,7 @@ export async function startRedis(): Promise<TestRedis> {
   };
   const kill = async () => {
     if (!child) return;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited already
-    }
+    sendSignal(child, "SIGKILL");
     await child.status;
     child = undefined;
   };

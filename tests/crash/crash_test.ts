@@ -20,6 +20,7 @@ import {
   type RegistryClient,
   registryClient,
   type RegistryProcess,
+  sendSignal,
   spawnRegistry,
   tempDir,
   withDigest,
@@ -286,8 +287,7 @@ Deno.test(`fs: gc killed mid-sweep leaves a consistent store (seed ${SEED})`, as
     const gc = gcCommand("--data-dir", dir.path).spawn();
     let kill = false;
     const timer = setTimeout(() => {
-      kill = true;
-      gc.kill("SIGKILL");
+      kill = sendSignal(gc, "SIGKILL");
     }, span * (0.5 + random() * 0.7));
     await gc.status;
     clearTimeout(timer);

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { htpasswdLine } from "../auth/fixtures.ts";
+import { sendSignal } from "../helpers.ts";
 import {
   assert,
   assertEquals,
@@ -440,7 +441,7 @@ async function startContainerd(s: Session, mirror: RegistryProcess): Promise<Con
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
   })();
   s.defer(async () => {
-    child.kill("SIGTERM");
+    sendSignal(child, "SIGTERM");
     await child.status;
     await pump.catch(() => {});
   });

@@ -3,6 +3,7 @@
 // it never meets another daemon on the machine. Plus a tiny base image made from busybox-static
 // (no Docker Hub here): `docker import` of a rootfs tar with a static busybox in it.
 
+import { sendSignal } from "../helpers.ts";
 import { IN_CI, runCommand, which } from "./helpers.ts";
 
 /** Where Debian installs dockerd (/usr/sbin is not on every PATH). */
@@ -130,8 +131,8 @@ export async function startDockerDaemon(dir: string): Promise<DockerDaemon> {
   let stopped: Promise<void> | undefined;
   const stop = () =>
     stopped ??= (async () => {
-      if (!exited) child.kill("SIGTERM");
-      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 30_000);
+      if (!exited) sendSignal(child, "SIGTERM");
+      const timer = setTimeout(() => !exited && sendSignal(child, "SIGKILL"), 30_000);
       await status;
       clearTimeout(timer);
       await pumps;

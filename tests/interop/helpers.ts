@@ -20,7 +20,7 @@ import {
   OCI_LAYER,
   OCI_MANIFEST,
 } from "../../src/oci/manifest.ts";
-import { envVar } from "../helpers.ts";
+import { envVar, sendSignal } from "../helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Where things are, what is targeted
@@ -230,11 +230,7 @@ export async function runCommand(
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
+    sendSignal(child, "SIGKILL");
   }, opts.timeoutMs ?? 120_000);
   let out: Deno.CommandOutput;
   try {
@@ -457,13 +453,7 @@ export class RegistryProcess implements AsyncDisposable {
 
   /** SIGKILL at once (a registry that dies), and waits for it to be gone. */
   async kill(): Promise<void> {
-    if (this.#child && !this.#exited) {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    if (this.#child && !this.#exited) sendSignal(this.#child, "SIGKILL");
     await this.#status;
   }
 
@@ -471,21 +461,11 @@ export class RegistryProcess implements AsyncDisposable {
   async stop(): Promise<Deno.CommandStatus | undefined> {
     const child = this.#child;
     if (!child || !this.#status) return undefined;
-    if (!this.#exited) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    if (!this.#exited) sendSignal(child, "SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const killer = new Promise<void>((res) => {
       timer = setTimeout(() => {
-        try {
-          if (!this.#exited) child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
+        if (!this.#exited) sendSignal(child, "SIGKILL");
         res();
       }, 10_000);
     });

@@ -2,7 +2,7 @@
 // listener; its HTTP API answers the request counts of a known sequence, and series stay bounded.
 
 import { buildImage, digest, randomBytes, withServer } from "../helpers.ts";
-import { assert, assertEquals, envVar } from "../helpers.ts";
+import { assert, assertEquals, envVar, sendSignal } from "../helpers.ts";
 import { createMetrics } from "../../src/ops/metrics.ts";
 
 const PROMETHEUS = "/usr/bin/prometheus";
@@ -82,7 +82,7 @@ async function startPrometheus(target: string) {
     query,
     until,
     async [Symbol.asyncDispose]() {
-      process.kill("SIGTERM");
+      sendSignal(process, "SIGTERM");
       await process.status;
       await stderr;
       await Deno.remove(dir, { recursive: true });
