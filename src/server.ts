@@ -164,7 +164,9 @@ export async function startServer(
   // Pull records begin now (`_pulls/_since`) if they never did: "not pulled for" counts from it.
   if (!readOnly()) await flushPulls(local.state);
   const trustedProxies = parseCidrs((config.trustedProxies ?? []).join(","));
-  const ui = config.ui === false ? undefined : createUi(store, { gc: gcSettings(config) });
+  const ui = config.ui === false
+    ? undefined
+    : createUi(store, { gc: gcSettings(config), signedOut: coordination?.signedOut });
   const app = createApp(store, {
     auth: config.auth,
     bodyBudget: config.bodyBudget,

@@ -1,5 +1,5 @@
-// Owns the choice of Redis for everything several instances share: the lookup cache, locks, GC
-// pins and GC turns (`--redis URL`), built together on one connection (src/store/state.ts).
+// Owns the choice of Redis for everything several instances share (`--redis URL`), on one
+// connection: the lookup cache, locks, GC pins and turns (src/store/state.ts), and UI sign-outs.
 
 import { createHash } from "node:crypto";
 import { log } from "../log.ts";
@@ -8,6 +8,8 @@ import { connectRedis } from "./client.ts";
 import { createRedisCache } from "./cache.ts";
 import { createRedisLocks } from "./locks.ts";
 import { createRedisPins } from "./pins.ts";
+import { createRedisRevocations } from "./revocations.ts";
+import type { Revocations } from "../revocations.ts";
 
 export interface RedisSettings {
   /** `redis://[user:pass@]host:port/db` or `rediss://…` (TLS). */
@@ -22,6 +24,8 @@ export interface RedisSettings {
 }
 
 export interface RedisCoordination extends Coordination {
+  /** The web UI's sign-outs, seen by every instance. */
+  signedOut: Revocations;
   close(): Promise<void>;
 }
 
@@ -41,6 +45,7 @@ export async function connectCoordination(settings: RedisSettings): Promise<Redi
     cache: createRedisCache(redis, { namespace }),
     withLock: createRedisLocks(redis, { namespace, lease }),
     pins,
+    signedOut: createRedisRevocations(redis, { namespace }),
     async gcTurn(interval) {
       // The first instance to ask in an interval takes it; the others skip it.
       try {

@@ -15,7 +15,8 @@ import { log } from "../log.ts";
  * SameSite=Strict cookie sent only to /ui/api/. The cookie is `<payload>.<mac>`: user, a random
  * session id and an expiry, signed with a key derived from the one the store keeps for upload
  * sessions, so another instance or a restarted process accepts it. It lives SESSION_TTL and is
- * renewed by the session endpoint once half of it is spent; signing out forgets its id here.
+ * renewed by the session endpoint once half of it is spent; signing out revokes its id (on every
+ * instance, with Redis).
  * Every request that changes something (sign-in, sign-out, deletes) must come from this origin
  * (Origin, Sec-Fetch-Site) and carry X-CSRF-Token, a MAC of the session id that only a page of
  * this origin can read: a cross-site form cannot set the header, a cross-site fetch that sets it
@@ -27,8 +28,6 @@ export const SESSION_COOKIE = "sr_session";
 const COOKIE_PATH = "/ui/api";
 export const SESSION_TTL_MS = 60 * 60 * 1000;
 const CSRF_HEADER = "x-csrf-token";
-/** Signed-out ids remembered at most (they are dropped once their session would have expired). */
-const MAX_SIGNED_OUT = 100_000;
 const KEY_LABEL = "simple-registry ui session v1";
 
 interface SessionClaims {
@@ -90,9 +89,8 @@ export async function readSession(ctx: Context): Promise<UiSession | undefined> 
     return undefined;
   }
   if (typeof claims?.u !== "string" || typeof claims.i !== "string") return undefined;
-  if (typeof claims.e !== "number" || claims.e <= ui.now() || ui.signedOut.has(claims.i)) {
-    return undefined;
-  }
+  if (typeof claims.e !== "number" || claims.e <= ui.now()) return undefined;
+  if (await ui.signedOut.isRevoked(claims.i)) return undefined;
   return { user: claims.u, id: claims.i, expires: claims.e };
 }
 
@@ -236,19 +234,11 @@ export async function signIn(ctx: Context): Promise<Response> {
   });
 }
 
-/** DELETE /ui/api/session: signs out (this process forgets the session id) and clears the cookie. */
+/** DELETE /ui/api/session: signs out (the session id is revoked) and clears the cookie. */
 export async function signOut(ctx: Context): Promise<Response> {
   await requireSameOrigin(ctx);
   const session = await readSession(ctx);
-  const ui = ctx.ui!;
-  if (session) {
-    const now = ui.now();
-    for (const [id, expires] of ui.signedOut) {
-      if (expires <= now || ui.signedOut.size >= MAX_SIGNED_OUT) ui.signedOut.delete(id);
-      else break;
-    }
-    ui.signedOut.set(session.id, session.expires);
-  }
+  if (session) await ctx.ui!.signedOut.revoke(session.id, session.expires);
   return json(await describeSession(ctx, undefined), {
     headers: { "set-cookie": sessionCookie(ctx, "", 0) },
   });

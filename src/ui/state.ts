@@ -2,6 +2,7 @@
 // the types its modules share, and its response headers. Imports nothing of HTTP (no cycles).
 
 import { createLru, type Lru } from "../cache.ts";
+import { createMemoryRevocations, type Revocations } from "../revocations.ts";
 import { log } from "../log.ts";
 import { type GcLoopSettings, type GcReport, runGc } from "../maintenance/gc.ts";
 import { measureUsage, type StorageUsage } from "../maintenance/usage.ts";
@@ -102,6 +103,8 @@ export interface UiOptions {
   gc?: GcLoopSettings;
   /** Clock for sessions (tests). */
   now?: () => number;
+  /** Sign-outs shared with other instances (src/redis/revocations.ts); default this process's. */
+  signedOut?: Revocations;
 }
 
 export interface Ui {
@@ -116,8 +119,8 @@ export interface Ui {
   /** Layer listings running now (each decompresses a whole layer: bounded). */
   listingsRunning: { count: number };
   storage: StorageCache;
-  /** Session ids signed out before their expiry → that expiry (ms). */
-  signedOut: Map<string, number>;
+  /** Sessions signed out before their expiry. */
+  signedOut: Revocations;
 }
 
 export function createUi(store: Store, options: UiOptions = {}): Ui {
@@ -127,15 +130,16 @@ export function createUi(store: Store, options: UiOptions = {}): Ui {
     untagged: false,
     uploadTtl: store.state.uploadTtl,
   };
+  const now = options.now ?? Date.now;
   return {
     gc,
-    now: options.now ?? Date.now,
+    now,
     configs: createLru(2_000, 16 * 1024 * 1024),
     listings: createLru(16, 64 * 1024 * 1024),
     summaries: createLru(20_000),
     listingsRunning: { count: 0 },
     storage: createStorageCache(store, gc),
-    signedOut: new Map(),
+    signedOut: options.signedOut ?? createMemoryRevocations(now),
   };
 }
 

@@ -4,6 +4,7 @@
 import bcrypt from "bcryptjs";
 import { type AuthConfig, type AuthTuning, createAuth } from "../../src/auth/auth.ts";
 import type { Authorizer } from "../../src/auth/types.ts";
+import type { RedisSettings } from "../../src/redis/shared.ts";
 import { type RunningServer, startServer, type Tls } from "../../src/server.ts";
 import type { StorageDriver } from "../../src/storage/driver.ts";
 import { createMemoryDriver } from "../../src/storage/memory.ts";
@@ -52,6 +53,8 @@ export interface AuthServerOptions {
   driver?: StorageDriver;
   /** --trusted-proxies */
   trustedProxies?: string[];
+  /** --redis (tests/redis_helpers.ts starts one). */
+  redis?: RedisSettings;
 }
 
 export async function authServer(options: AuthServerOptions): Promise<AuthServer> {
@@ -79,6 +82,7 @@ export async function authServer(options: AuthServerOptions): Promise<AuthServer
     auth,
     tls: options.tls,
     trustedProxies: options.trustedProxies,
+    redis: options.redis,
   });
   return {
     url: server.url,

@@ -3,6 +3,8 @@
 
 import { assert, assertEquals, assertMatch, readResponse, type Res } from "../helpers.ts";
 import { authServer, basic, bearer, fetchToken } from "../auth/fixtures.ts";
+import { REDIS_IGNORE, REDIS_SKIP_REASON, startRedis } from "../redis_helpers.ts";
+import { createMemoryDriver } from "../../src/storage/memory.ts";
 import { pushSampleImage } from "./fixtures.ts";
 
 const USERS = { alice: "alice-pw", bob: "bob-pw" };
@@ -124,6 +126,43 @@ for (const mode of ["basic", "token"] as const) {
     assertEquals((await a.call("GET", "/ui/api/r/secret/db/tags")).json().total, 0);
   });
 }
+
+Deno.test({
+  name: "ui session: with Redis, a sign-out on one instance is refused by the other",
+  ignore: REDIS_IGNORE,
+  async fn() {
+    await using redis = await startRedis();
+    // Two instances of one registry: the same storage (so the same cookie key) and Redis.
+    const shared = {
+      mode: "basic" as const,
+      users: USERS,
+      policy: POLICY,
+      driver: createMemoryDriver(),
+      redis: { url: redis.url, lease: 30_000, storage: "memory:ui-sessions" },
+    };
+    await using one = await authServer(shared);
+    await using two = await authServer(shared);
+    const onOne = browser(one.url);
+    assertEquals((await onOne.signIn("bob", "bob-pw")).status, 200);
+    const onTwo = browser(two.url);
+    onTwo.cookie = onOne.cookie;
+    const user = async (b: ReturnType<typeof browser>) =>
+      (await b.call("GET", "/ui/api/session")).json().user;
+    assertEquals(await user(onTwo), "bob", "the other instance takes the cookie");
+    assertEquals((await onOne.call("DELETE", "/ui/api/session")).status, 200);
+    assertEquals(await user(onTwo), null, "signed out on one: refused on the other");
+
+    // Redis gone: signing out still works, and holds on the instance that did it.
+    const again = browser(one.url);
+    assertEquals((await again.signIn("bob", "bob-pw")).status, 200);
+    const stolen = again.cookie;
+    await redis.kill();
+    assertEquals((await again.call("DELETE", "/ui/api/session")).status, 200);
+    again.cookie = stolen;
+    assertEquals(await user(again), null, "refused where it signed out, with Redis down");
+  },
+});
+if (REDIS_IGNORE) console.log(REDIS_SKIP_REASON);
 
 Deno.test("ui session: signing in without the CSRF token, or from another origin, is refused", async () => {
   await using s = await authServer({ mode: "basic", users: USERS, policy: POLICY });
