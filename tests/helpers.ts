@@ -166,6 +166,25 @@ export async function tempDir(prefix = "registry-test-"): Promise<TempDir> {
   };
 }
 
+/**
+ * A memory driver whose puts wait for `gate` (storage slower than its source), or fail
+ * (`failWrites`: a full disk); `inner` is the driver beneath, to look at what was stored.
+ */
+export function gatedDriver(
+  options: { gate?: Promise<void>; failWrites?: boolean } = {},
+): { driver: StorageDriver; inner: StorageDriver } {
+  const inner = createMemoryDriver();
+  const driver: StorageDriver = {
+    ...inner,
+    async put(key, source, putOptions) {
+      if (options.failWrites) throw new Error("disk full");
+      await options.gate;
+      return inner.put(key, source, putOptions);
+    },
+  };
+  return { driver, inner };
+}
+
 export type DriverKind = "fs" | "memory" | "s3";
 
 // ---------------------------------------------------------------------------------------------

@@ -3,10 +3,17 @@
 
 import { type FlightDeps, startFlight } from "../../src/proxy/flights.ts";
 import { parseDigest } from "../../src/grammar.ts";
-import type { StorageDriver } from "../../src/storage/driver.ts";
-import { createMemoryDriver } from "../../src/storage/memory.ts";
 import { createStore } from "../../src/store/store.ts";
-import { assert, assertEquals, assertRejects, concat, digest, randomBytes } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  concat,
+  digest,
+  gatedDriver,
+  randomBytes,
+  readAll,
+} from "../helpers.ts";
 
 /** The digest of `data`, as a flight takes it. */
 const digestOf = (data: Uint8Array) => parseDigest(digest(data))!;
@@ -27,20 +34,8 @@ function feed() {
  * A memory store for one blob: its ingest and stored reads, as src/proxy/blobs.ts wires them.
  * `gate` holds the storage's writes until it resolves; `failWrites` makes them fail.
  */
-function memoryStore(
-  data: Uint8Array,
-  options: { gate?: Promise<void>; failWrites?: boolean } = {},
-) {
-  const inner = createMemoryDriver();
-  const driver: StorageDriver = {
-    ...inner,
-    async put(key, source, putOptions) {
-      if (options.failWrites) throw new Error("disk full");
-      await options.gate;
-      return inner.put(key, source, putOptions);
-    },
-  };
-  const store = createStore({ driver });
+function memoryStore(data: Uint8Array, options: Parameters<typeof gatedDriver>[0] = {}) {
+  const store = createStore({ driver: gatedDriver(options).driver });
   const digest = digestOf(data);
   const deps: FlightDeps = {
     ingest: (chunks) => store.uploads.ingest("up/app", digest, chunks),
@@ -52,12 +47,6 @@ function memoryStore(
       ? undefined
       : await readAll(await store.blobs.read("up/app", digest));
   return { deps, stored };
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of stream) parts.push(chunk);
-  return concat(...parts);
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));

@@ -4,23 +4,21 @@
 
 import { RegistryError } from "../../src/errors.ts";
 import { parseDigest } from "../../src/grammar.ts";
-import type { StorageDriver } from "../../src/storage/driver.ts";
-import { createMemoryDriver } from "../../src/storage/memory.ts";
 import { ingestBlob } from "../../src/store/ingest.ts";
 import { createStore } from "../../src/store/store.ts";
-import { assert, assertEquals, assertRejects, digest, randomBytes, readAll } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  digest,
+  gatedDriver,
+  randomBytes,
+  readAll,
+} from "../helpers.ts";
 
 /** A memory store whose puts wait for `gate` (or fail), and a source that counts what it gave. */
-function setup(options: { gate?: Promise<void>; failWrites?: boolean } = {}) {
-  const inner = createMemoryDriver();
-  const driver: StorageDriver = {
-    ...inner,
-    async put(key, source, putOptions) {
-      if (options.failWrites) throw new Error("disk full");
-      await options.gate;
-      return inner.put(key, source, putOptions);
-    },
-  };
+function setup(options: Parameters<typeof gatedDriver>[0] = {}) {
+  const { driver, inner } = gatedDriver(options);
   return { store: createStore({ driver }), driver: inner };
 }
 
